@@ -1,0 +1,60 @@
+"""Airflow 2.11 and 3.x expose the same building blocks from different modules.
+
+Everything version-dependent is imported here once, so the rest of the package
+reads the same on every supported Airflow.
+"""
+
+from __future__ import annotations
+
+try:  # Airflow 3: the task SDK
+    from airflow.sdk import BaseHook, BaseOperator, BaseOperatorLink, BaseSensorOperator, conf
+    from airflow.sdk.exceptions import (
+        AirflowException,
+        AirflowFailException,
+        AirflowSkipException,
+        TaskDeferralTimeout,
+    )
+
+    AIRFLOW_V3 = True
+except ImportError:  # Airflow 2.11
+    from airflow.configuration import conf  # type: ignore[no-redef]
+    from airflow.exceptions import (  # type: ignore[no-redef]
+        AirflowException,
+        AirflowFailException,
+        AirflowSkipException,
+        TaskDeferralTimeout,
+    )
+    from airflow.hooks.base import BaseHook  # type: ignore[no-redef]
+    from airflow.models import BaseOperator, BaseOperatorLink  # type: ignore[no-redef]
+    from airflow.sensors.base import BaseSensorOperator  # type: ignore[no-redef]
+
+    AIRFLOW_V3 = False
+
+
+def mask_secret(secret: str) -> None:
+    """Register a value with Airflow's secrets masker so no log line shows it."""
+    try:
+        from airflow.sdk.log import mask_secret as _mask
+    except ImportError:
+        from airflow.utils.log.secrets_masker import mask_secret as _mask  # type: ignore[no-redef]
+    _mask(secret)
+
+
+def default_deferrable() -> bool:
+    return conf.getboolean("operators", "default_deferrable", fallback=False)
+
+
+__all__ = [
+    "AIRFLOW_V3",
+    "AirflowException",
+    "AirflowFailException",
+    "AirflowSkipException",
+    "BaseHook",
+    "BaseOperator",
+    "BaseOperatorLink",
+    "BaseSensorOperator",
+    "TaskDeferralTimeout",
+    "conf",
+    "default_deferrable",
+    "mask_secret",
+]

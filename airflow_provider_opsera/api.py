@@ -1,0 +1,95 @@
+"""Every Opsera API call the provider makes: path, method, accepted token scopes.
+
+This table is the only place that knows a URL path. Paths the public documents do
+not give are marked ``inferred=True``; correct them here and nowhere else.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# Scope strings as stored on an Opsera personal access token.
+API = "api"
+API_READONLY = "api-readonly"
+PIPELINE = "pipeline"
+PIPELINE_READONLY = "pipeline-readonly"
+REGISTRY = "registry"
+REGISTRY_READONLY = "registry-readonly"
+TASKS = "tasks"
+TASKS_READONLY = "tasks-readonly"
+SECURITY_LOGS = "security-logs"
+
+# Opsera answers list and log reads with at most this many records.
+RECORD_CAP = 1000
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    name: str
+    method: str
+    path: str
+    scopes: tuple[str, ...]
+    #: the path is not in Opsera's documents; it follows the naming of its neighbours
+    inferred: bool = False
+    #: the call starts work on the server: never resent once it may have arrived
+    starts_work: bool = False
+    #: Power User role (or higher) needed, instead of object-level RBAC
+    needs_power_user: bool = False
+
+    def url_path(self, **path_params: str) -> str:
+        return self.path.format(**path_params)
+
+
+def _e(name: str, method: str, path: str, *scopes: str, **flags: bool) -> Endpoint:
+    return Endpoint(name=name, method=method, path=path, scopes=scopes, **flags)
+
+
+_PIPELINE_WRITE = (API, PIPELINE)
+_PIPELINE_READ = (API, API_READONLY, PIPELINE, PIPELINE_READONLY)
+_REGISTRY_WRITE = (API, REGISTRY)
+_REGISTRY_READ = (API, API_READONLY, REGISTRY, REGISTRY_READONLY)
+_TASKS_READ = (API, API_READONLY, TASKS, TASKS_READONLY)
+_AUDIT_READ = (API, SECURITY_LOGS)
+_DATA_WRITE = (API,)
+_DATA_READ = (API, API_READONLY)
+
+ENDPOINTS: dict[str, Endpoint] = {
+    e.name: e
+    for e in (
+        # Pipelines (v1)
+        _e("pipeline_run", "POST", "/api/v1/pipeline/run", *_PIPELINE_WRITE, starts_work=True),
+        _e("pipeline_status", "POST", "/api/v1/pipeline/status", *_PIPELINE_READ),
+        _e("pipeline_reset", "POST", "/api/v1/pipeline/reset", *_PIPELINE_WRITE),
+        _e("pipeline_stop", "POST", "/api/v1/pipeline/stop", *_PIPELINE_WRITE),
+        _e("pipeline_summary", "POST", "/api/v1/pipeline/summary", *_PIPELINE_READ),
+        _e("pipeline_logs", "POST", "/api/v1/pipeline/logs", *_PIPELINE_READ),
+        _e("pipeline_list", "GET", "/api/v1/pipeline/pipelines", *_PIPELINE_READ, needs_power_user=True),
+        # Tool registry (v1)
+        _e("tool_list", "GET", "/api/v1/registry/tools", *_REGISTRY_READ, needs_power_user=True),
+        _e("tool_summary", "POST", "/api/v1/registry/summary", *_REGISTRY_READ),
+        _e("tool_update", "POST", "/api/v1/registry/update", *_REGISTRY_WRITE),
+        # Tasks (v1): methods and descriptions are documented, the paths are not.
+        _e("task_list", "GET", "/api/v1/task/tasks", *_TASKS_READ, inferred=True),
+        _e("task_summary", "POST", "/api/v1/task/summary", *_TASKS_READ, inferred=True),
+        _e("task_status", "POST", "/api/v1/task/status", *_TASKS_READ, inferred=True),
+        _e("task_logs", "GET", "/api/v1/task/logs", *_TASKS_READ, inferred=True),
+        # Audit logs (v1)
+        _e("user_activity", "GET", "/api/v1/logs/user/actions", *_AUDIT_READ, needs_power_user=True),
+        _e("token_activity", "GET", "/api/v1/logs/user/tokens", *_AUDIT_READ, needs_power_user=True),
+        # Insights data (v2)
+        _e("project_create", "POST", "/api/v2/data/project", *_DATA_WRITE),
+        _e("project_list", "GET", "/api/v2/data/projects", *_DATA_READ),
+        _e("project_get", "GET", "/api/v2/data/project/{project_id}", *_DATA_READ),
+        _e("person_create", "POST", "/api/v2/data/people", *_DATA_WRITE),
+        _e("person_list", "GET", "/api/v2/data/people", *_DATA_READ),
+        _e("person_get", "GET", "/api/v2/data/people/{email}", *_DATA_READ),
+        _e("org_hierarchy_create", "POST", "/api/v2/data/org-hierarchy", *_DATA_WRITE),
+        _e("mapping_create", "POST", "/api/v2/data/mapping", *_DATA_WRITE),
+        # One older page says /mappings for the list; the newer one is used.
+        _e("mapping_list", "GET", "/api/v2/data/mapping", *_DATA_READ),
+        _e("mapping_get", "GET", "/api/v2/data/mapping/{mapping_id}", *_DATA_READ),
+    )
+}
+
+# Portal page of a pipeline; the portal's base URL is per connection.
+PORTAL_PIPELINE_PATH = "/workflow/details/{pipeline_id}/summary"

@@ -1,0 +1,103 @@
+"""What the hooks read from an Airflow connection of type ``opsera``."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from airflow_provider_opsera.exceptions import OpseraConnectionConfigError
+
+DEFAULT_TIMEOUT = 30.0
+DEFAULT_AUTH_PREFIX = "Bearer"
+
+
+@dataclass(frozen=True)
+class OpseraConnectionSettings:
+    base_url: str
+    token: str = field(repr=False)
+    auth_prefix: str = DEFAULT_AUTH_PREFIX
+    timeout: float = DEFAULT_TIMEOUT
+    verify: bool | str = True
+    proxies: dict[str, str] | None = None
+    portal_url: str | None = None
+
+    @property
+    def authorization(self) -> str:
+        return f"{self.auth_prefix} {self.token}" if self.auth_prefix else self.token
+
+    @classmethod
+    def from_connection(cls, conn: Any) -> OpseraConnectionSettings:
+        conn_id = getattr(conn, "conn_id", None) or "?"
+        extra = _extras(conn)
+        host = (conn.host or "").strip()
+        if not host:
+            raise OpseraConnectionConfigError(
+                f"Connection {conn_id!r} has no Host: set it to the Opsera API base URL, "
+                "e.g. https://app.opsera.io"
+            )
+        if "://" not in host:
+            host = f"{conn.schema or 'https'}://{host}"
+        if conn.port and host.count(":") < 2:
+            host = f"{host.rstrip('/')}:{conn.port}"
+        token = (conn.password or "").strip()
+        if not token:
+            raise OpseraConnectionConfigError(
+                f"Connection {conn_id!r} has no Password: set it to an Opsera personal access token"
+            )
+        return cls(
+            base_url=host.rstrip("/"),
+            token=token,
+            auth_prefix=str(extra.get("auth_prefix", DEFAULT_AUTH_PREFIX) or "").strip(),
+            timeout=_timeout(extra.get("timeout"), conn_id),
+            verify=_verify(extra.get("verify", True)),
+            proxies=_proxies(extra.get("proxies"), conn_id),
+            portal_url=(str(extra["portal_url"]).rstrip("/") if extra.get("portal_url") else None),
+        )
+
+
+def _extras(conn: Any) -> dict[str, Any]:
+    extra = conn.extra_dejson if hasattr(conn, "extra_dejson") else {}
+    # Older forms stored custom fields as extra__opsera__<name>.
+    return {key.removeprefix("extra__opsera__"): value for key, value in (extra or {}).items() if value != ""}
+
+
+def _timeout(value: Any, conn_id: str) -> float:
+    if value in (None, ""):
+        return DEFAULT_TIMEOUT
+    try:
+        timeout = float(value)
+    except (TypeError, ValueError):
+        timeout = -1
+    if timeout <= 0:
+        raise OpseraConnectionConfigError(
+            f"Connection {conn_id!r}: extra 'timeout' must be a positive number of seconds, got {value!r}"
+        )
+    return timeout
+
+
+def _verify(value: Any) -> bool | str:
+    if isinstance(value, str):
+        lowered = value.strip().lower()
+        if lowered in ("true", "1", "yes", ""):
+            return True
+        if lowered in ("false", "0", "no"):
+            return False
+        return value  # a CA bundle path
+    return bool(value)
+
+
+def _proxies(value: Any, conn_id: str) -> dict[str, str] | None:
+    if not value:
+        return None
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            value = None
+    if not isinstance(value, dict):
+        raise OpseraConnectionConfigError(
+            f"Connection {conn_id!r}: extra 'proxies' must be a JSON object such as "
+            '{"https": "http://proxy:3128"}'
+        )
+    return {str(k): str(v) for k, v in value.items()}

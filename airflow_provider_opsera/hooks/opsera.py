@@ -1,0 +1,364 @@
+"""OpseraHook: one method per call of Opsera's Customer Platform API (v1) and Data API (v2)."""
+
+from __future__ import annotations
+
+import time
+import urllib.parse
+from functools import cached_property
+from typing import Any
+
+import requests
+
+from airflow_provider_opsera import validation
+from airflow_provider_opsera._compat import BaseHook, mask_secret
+from airflow_provider_opsera.api import ENDPOINTS, PORTAL_PIPELINE_PATH, RECORD_CAP, Endpoint
+from airflow_provider_opsera.connection import OpseraConnectionSettings
+from airflow_provider_opsera.connection_form import (
+    CONN_TYPE,
+    HOOK_NAME,
+    legacy_form_widgets,
+    legacy_ui_field_behaviour,
+)
+from airflow_provider_opsera.exceptions import (
+    OpseraAmbiguousRequestError,
+    OpseraAuthenticationError,
+    OpseraError,
+    OpseraPermissionError,
+    OpseraTransportError,
+)
+from airflow_provider_opsera.hooks.responses import error_for, may_be_capped, page_records, parse_json
+from airflow_provider_opsera.hooks.retry import DEFAULT_RETRY_POLICY, RetryPolicy, retrying_kwargs
+from airflow_provider_opsera.token import check_token_expiry, token_expiry
+
+MAX_CURSOR_PAGES = 1000
+
+
+class OpseraHook(BaseHook):
+    """Talks to the Opsera API with the connection ``opsera_conn_id``.
+
+    Requests share one HTTP session, time out per the connection's ``timeout`` extra,
+    and are retried on 429, 5xx and connection errors with backoff, except a call that
+    starts work (a pipeline run) once it may have reached Opsera: that raises
+    :class:`OpseraAmbiguousRequestError` for the caller to resolve.
+    """
+
+    conn_name_attr = "opsera_conn_id"
+    default_conn_name = "opsera_default"
+    conn_type = CONN_TYPE
+    hook_name = HOOK_NAME
+
+    def __init__(
+        self,
+        opsera_conn_id: str = default_conn_name,
+        *,
+        retry_policy: RetryPolicy = DEFAULT_RETRY_POLICY,
+        timeout: float | None = None,
+    ) -> None:
+        super().__init__()
+        self.opsera_conn_id = opsera_conn_id
+        self.retry_policy = retry_policy
+        self._timeout_override = timeout
+        self._sleep = time.sleep  # replaced by tests with a fake clock
+
+    # -- connection form (Airflow < 3.2 reads these; newer Airflow reads the provider info) --
+
+    @classmethod
+    def get_connection_form_widgets(cls) -> dict[str, Any]:
+        return legacy_form_widgets()
+
+    @classmethod
+    def get_ui_field_behaviour(cls) -> dict[str, Any]:
+        return legacy_ui_field_behaviour()
+
+    # -- plumbing --
+
+    @cached_property
+    def settings(self) -> OpseraConnectionSettings:
+        settings = OpseraConnectionSettings.from_connection(self.get_connection(self.opsera_conn_id))
+        register_secrets(settings)
+        warning = check_token_expiry(settings.token)
+        if warning:
+            self.log.warning(warning)
+        return settings
+
+    @cached_property
+    def session(self) -> requests.Session:
+        session = requests.Session()
+        session.headers.update({"Accept": "application/json", "User-Agent": "airflow-provider-opsera"})
+        return session
+
+    def get_conn(self) -> requests.Session:
+        return self.session
+
+    def close(self) -> None:
+        if "session" in self.__dict__:
+            self.session.close()
+            del self.__dict__["session"]
+
+    def call(
+        self,
+        name: str,
+        *,
+        path_params: dict[str, str] | None = None,
+        json: Any = None,
+        params: dict[str, Any] | None = None,
+    ) -> Any:
+        """Send one API call by its name in :data:`ENDPOINTS`, with retries; return the parsed JSON."""
+        endpoint = ENDPOINTS[name]
+        settings = self.settings
+        check_token_expiry(settings.token)  # a long-lived hook must not send a token that expired meanwhile
+        quoted = {k: urllib.parse.quote(str(v), safe="") for k, v in (path_params or {}).items()}
+        url = settings.base_url + endpoint.url_path(**quoted)
+        params = {k: v for k, v in (params or {}).items() if v not in (None, "")}
+        import tenacity
+
+        try:
+            for attempt in tenacity.Retrying(
+                **retrying_kwargs(self.retry_policy, endpoint, sleep=self._sleep, log=self.log)
+            ):
+                with attempt:
+                    return self._send_once(endpoint, url, settings, json, params)
+        except OpseraError as error:
+            if self.retry_policy.is_ambiguous(error, endpoint):
+                raise OpseraAmbiguousRequestError(
+                    f"Opsera {endpoint.name} may or may not have been carried out: {error}",
+                    cause=error,
+                    status_code=error.status_code,
+                    endpoint=endpoint.name,
+                ) from error
+            raise
+        raise AssertionError("unreachable: tenacity either returns or raises")
+
+    def _send_once(
+        self,
+        endpoint: Endpoint,
+        url: str,
+        settings: OpseraConnectionSettings,
+        body: Any,
+        params: dict[str, Any],
+    ) -> Any:
+        try:
+            response = self.session.request(
+                endpoint.method,
+                url,
+                json=body,
+                params=params or None,
+                headers={"Authorization": settings.authorization},
+                timeout=self._timeout_override or settings.timeout,
+                verify=settings.verify,
+                proxies=settings.proxies,
+            )
+        except requests.exceptions.RequestException as error:
+            raise transport_error(endpoint, settings.base_url, error) from None
+        if 200 <= response.status_code < 300:
+            return parse_json(response.text, endpoint, response.status_code)
+        raise error_for(endpoint, response.status_code, response.text, response.headers.get("Retry-After"))
+
+    def list_records(self, name: str, *, params: dict[str, Any] | None = None) -> list[Any]:
+        """All records of a list call, following cursor pages where the endpoint has them."""
+        records, cursor = page_records(self.call(name, params=params))
+        pages = 1
+        while cursor and pages < MAX_CURSOR_PAGES:
+            page, cursor = page_records(self.call(name, params={**(params or {}), "cursor": cursor}))
+            records.extend(page)
+            pages += 1
+        if may_be_capped(records):
+            self.log.warning(
+                "Opsera %s returned %d records, its cap: there may be more than were returned.",
+                name,
+                RECORD_CAP,
+            )
+        return records
+
+    # -- pipelines --
+
+    def run_pipeline(self, pipeline_id: str) -> dict[str, Any]:
+        """Start a run. Answers ``{"status": "executed", "runCount": N}`` or ``{"status": "failed", ...}``."""
+        pipeline_id = validation.object_id(pipeline_id, "pipeline_id")
+        return self.call("pipeline_run", json={"pipelineId": pipeline_id})
+
+    def get_pipeline_run_status(self, pipeline_id: str, run_count: int) -> dict[str, Any]:
+        body = {
+            "pipelineId": validation.object_id(pipeline_id, "pipeline_id"),
+            "runCount": validation.positive_int(run_count, "run_count"),
+        }
+        return self.call("pipeline_status", json=body)
+
+    def stop_pipeline(self, pipeline_id: str) -> dict[str, Any]:
+        """Soft stop: Opsera lets the current step finish, then ends the run."""
+        return self.call("pipeline_stop", json={"pipelineId": validation.object_id(pipeline_id, "pipeline_id")})
+
+    def reset_pipeline(self, pipeline_id: str) -> dict[str, Any]:
+        return self.call("pipeline_reset", json={"pipelineId": validation.object_id(pipeline_id, "pipeline_id")})
+
+    def get_pipeline(self, pipeline_id: str) -> dict[str, Any]:
+        """The pipeline's full object (``/pipeline/summary``)."""
+        return self.call("pipeline_summary", json={"pipelineId": validation.object_id(pipeline_id, "pipeline_id")})
+
+    def get_pipeline_logs(
+        self, pipeline_id: str, run_count: int | None = None, *, console_only: bool = False
+    ) -> list[dict[str, Any]]:
+        """Activity records, newest first, at most 1000."""
+        body: dict[str, Any] = {"pipelineId": validation.object_id(pipeline_id, "pipeline_id")}
+        if run_count is not None:
+            body["runCount"] = validation.positive_int(run_count, "run_count")
+        if console_only:
+            body["type"] = "console output"
+        records, _ = page_records(self.call("pipeline_logs", json=body))
+        return records
+
+    def list_pipelines(self) -> list[dict[str, Any]]:
+        return self.list_records("pipeline_list")
+
+    # -- tool registry --
+
+    def list_tools(self) -> list[dict[str, Any]]:
+        return self.list_records("tool_list")
+
+    def get_tool(self, tool_id: str) -> dict[str, Any]:
+        return self.call("tool_summary", json={"toolId": validation.object_id(tool_id, "tool_id")})
+
+    def update_tool(self, tool_id: str, tool: dict[str, Any]) -> dict[str, Any]:
+        """Partial update of the tool's root properties; answers the updated tool."""
+        tool_id = validation.object_id(tool_id, "tool_id")
+        tool = validation.mapping(tool, "tool")
+        if not tool:
+            raise validation.OpseraInputError("tool must name at least one root property to change")
+        validation.json_body(tool, "tool")
+        return self.call("tool_update", json={"toolId": tool_id, "tool": tool})
+
+    # -- tasks --
+
+    def list_tasks(self) -> list[dict[str, Any]]:
+        return self.list_records("task_list")
+
+    def get_task(self, task_id: str) -> dict[str, Any]:
+        return self.call("task_summary", json={"taskId": validation.object_id(task_id, "opsera_task_id")})
+
+    def get_task_status(self, task_id: str) -> str:
+        """The last run's status, which Opsera answers as a bare string."""
+        answer = self.call("task_status", json={"taskId": validation.object_id(task_id, "opsera_task_id")})
+        return task_status_text(answer)
+
+    def get_task_logs(self, task_id: str, run_count: int | None = None) -> list[dict[str, Any]]:
+        params: dict[str, Any] = {"taskId": validation.object_id(task_id, "opsera_task_id")}
+        if run_count is not None:
+            params["runCount"] = validation.positive_int(run_count, "run_count")
+        records, _ = page_records(self.call("task_logs", params=params))
+        return records
+
+    # -- audit logs --
+
+    def get_user_activity_logs(
+        self, date: Any = None, *, activity_type: str | None = None, count: int | None = None
+    ) -> dict[str, Any]:
+        """User activity for a day (``YYYY-MM-DD``); without a date Opsera answers the last 7 days."""
+        params = {
+            "date": validation.iso_date(date),
+            "type": activity_type,
+            "count": validation.positive_int(count, "count") if count is not None else None,
+        }
+        return self.call("user_activity", params=params)
+
+    def get_token_activity_logs(self, date: Any = None, *, scope: str | None = None) -> dict[str, Any]:
+        """Personal access token use for a day; without a date, the last 7 days."""
+        return self.call("token_activity", params={"date": validation.iso_date(date), "scope": scope})
+
+    # -- Insights data (v2) --
+
+    def create_project(self, project: dict[str, Any]) -> dict[str, Any]:
+        project = validation.mapping(project, "project")
+        validation.required(project, ("projectId", "projectName"), "project")
+        return self.call("project_create", json=validation.json_body(project, "project"))
+
+    def list_projects(self) -> list[dict[str, Any]]:
+        return self.list_records("project_list")
+
+    def get_project(self, project_id: str) -> dict[str, Any]:
+        validation.required({"projectId": project_id}, ("projectId",), "get_project")
+        return self.call("project_get", path_params={"project_id": str(project_id)})
+
+    def create_person(self, person: dict[str, Any]) -> dict[str, Any]:
+        person = validation.mapping(person, "person")
+        validation.required(person, ("email",), "person")
+        validation.email(person["email"], "person.email")
+        return self.call("person_create", json=validation.json_body(person, "person"))
+
+    def list_people(self) -> list[dict[str, Any]]:
+        return self.list_records("person_list")
+
+    def get_person(self, email: str) -> dict[str, Any]:
+        return self.call("person_get", path_params={"email": validation.email(email)})
+
+    def create_org_hierarchy(
+        self, parent: str, child: str, parent_type: str | None = None, child_type: str | None = None
+    ) -> dict[str, Any]:
+        body = {"parent": parent, "child": child, "parentType": parent_type, "childType": child_type}
+        validation.required(body, ("parent", "child"), "org hierarchy")
+        body = {k: v for k, v in body.items() if v is not None}
+        return self.call("org_hierarchy_create", json=validation.json_body(body, "org hierarchy"))
+
+    def create_mapping(self, mapping: dict[str, Any]) -> dict[str, Any]:
+        mapping = validation.mapping(mapping, "mapping")
+        validation.required(mapping, ("attribute1", "attribute2"), "mapping")
+        return self.call("mapping_create", json=validation.json_body(mapping, "mapping"))
+
+    def list_mappings(self) -> list[dict[str, Any]]:
+        return self.list_records("mapping_list")
+
+    def get_mapping(self, mapping_id: str) -> dict[str, Any]:
+        validation.required({"id": mapping_id}, ("id",), "get_mapping")
+        return self.call("mapping_get", path_params={"mapping_id": str(mapping_id)})
+
+    # -- links and the UI's Test button --
+
+    def pipeline_url(self, pipeline_id: str) -> str:
+        """The portal page of a pipeline (falls back to the API host when no portal URL is set)."""
+        base = self.settings.portal_url or self.settings.base_url
+        return base + PORTAL_PIPELINE_PATH.format(pipeline_id=pipeline_id)
+
+    def test_connection(self) -> tuple[bool, str]:
+        """Make one real read call and say, in words a person can act on, what happened."""
+        try:
+            settings = self.settings
+            pipelines = self.call("pipeline_list")
+        except OpseraAuthenticationError as error:
+            return False, f"Opsera rejected the token: {error}"
+        except OpseraPermissionError as error:
+            return False, f"The token is valid but not allowed to list pipelines: {error}"
+        except OpseraError as error:
+            return False, str(error)
+        expires = token_expiry(settings.token)
+        count = len(pipelines) if isinstance(pipelines, list) else "some"
+        expiry = f"; the token expires {expires:%Y-%m-%d %H:%M} UTC" if expires else ""
+        return True, f"Connected to Opsera at {settings.base_url}: {count} pipelines visible{expiry}."
+
+
+def register_secrets(settings: OpseraConnectionSettings) -> None:
+    """Tell Airflow's secrets masker about the token in every form it travels in."""
+    mask_secret(settings.token)
+    mask_secret(settings.authorization)
+
+
+def task_status_text(answer: Any) -> str:
+    """Opsera answers a task's status as a bare string; tolerate an object carrying it."""
+    if isinstance(answer, dict):
+        answer = answer.get("status", "")
+    return str(answer or "")
+
+
+def transport_error(endpoint: Endpoint, base_url: str, error: BaseException) -> OpseraTransportError:
+    """Classify a requests failure by whether the request may have reached Opsera."""
+    from urllib3.exceptions import NewConnectionError
+
+    cause = getattr(error.args[0], "reason", None) if getattr(error, "args", None) else None
+    never_sent = isinstance(
+        error,
+        (requests.exceptions.ConnectTimeout, requests.exceptions.InvalidURL, requests.exceptions.MissingSchema),
+    ) or isinstance(cause, NewConnectionError)
+    kind = "timed out" if isinstance(error, requests.exceptions.Timeout) else "failed"
+    return OpseraTransportError(
+        f"Opsera {endpoint.method} {endpoint.path} {kind} ({type(error).__name__}) talking to {base_url}",
+        may_have_reached_server=not never_sent,
+        endpoint=endpoint.name,
+    )

@@ -1,0 +1,85 @@
+"""One retry policy for the sync hook and the async client (and so for triggers)."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+from airflow_provider_opsera.api import Endpoint
+from airflow_provider_opsera.exceptions import (
+    OpseraBadResponseError,
+    OpseraError,
+    OpseraRateLimitError,
+    OpseraServerError,
+    OpseraTransportError,
+)
+
+RETRYABLE_STATUS = frozenset({500, 502, 503, 504})
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    max_attempts: int = 6
+    initial_wait: float = 1.0
+    max_wait: float = 30.0
+    #: a server's Retry-After is honoured up to this many seconds
+    max_retry_after: float = 120.0
+    #: no retry starts after this many seconds since the first attempt
+    total: float = 300.0
+
+    def is_retryable(self, error: BaseException, endpoint: Endpoint) -> bool:
+        if isinstance(error, OpseraRateLimitError):
+            return True  # the server refused the request without acting on it
+        if isinstance(error, OpseraTransportError):
+            return not (endpoint.starts_work and error.may_have_reached_server)
+        if endpoint.starts_work:
+            return False  # a 5xx after a run request may have started the run
+        if isinstance(error, OpseraServerError):
+            return error.status_code in RETRYABLE_STATUS
+        # a garbled body on a read is usually a proxy hiccup; reading again is harmless
+        return isinstance(error, OpseraBadResponseError)
+
+    def is_ambiguous(self, error: BaseException, endpoint: Endpoint) -> bool:
+        """Whether a failed call that starts work may nevertheless have started it."""
+        if not endpoint.starts_work or not isinstance(error, OpseraError):
+            return False
+        if isinstance(error, OpseraTransportError):
+            return error.may_have_reached_server
+        return isinstance(error, (OpseraServerError, OpseraBadResponseError))
+
+    def wait_seconds(self, attempt: int, error: BaseException | None) -> float:
+        if isinstance(error, OpseraRateLimitError) and error.retry_after is not None:
+            return min(error.retry_after, self.max_retry_after)
+        ceiling = min(self.max_wait, self.initial_wait * 2 ** max(0, attempt - 1))
+        return random.uniform(ceiling / 2, ceiling)  # jitter keeps many clients from retrying in step
+
+
+DEFAULT_RETRY_POLICY = RetryPolicy()
+
+
+def retrying_kwargs(policy: RetryPolicy, endpoint: Endpoint, *, sleep, log) -> dict:
+    """Arguments for ``tenacity.Retrying`` / ``AsyncRetrying``: the same policy on both sides."""
+    import tenacity
+
+    def _wait(state: tenacity.RetryCallState) -> float:
+        return policy.wait_seconds(state.attempt_number, state.outcome.exception() if state.outcome else None)
+
+    def _before_sleep(state: tenacity.RetryCallState) -> None:
+        error = state.outcome.exception() if state.outcome else None
+        log.warning(
+            "Opsera %s failed (attempt %d of %d), retrying in %.1f s: %s",
+            endpoint.name,
+            state.attempt_number,
+            policy.max_attempts,
+            state.next_action.sleep if state.next_action else 0.0,
+            error,
+        )
+
+    return {
+        "retry": tenacity.retry_if_exception(lambda error: policy.is_retryable(error, endpoint)),
+        "stop": tenacity.stop_after_attempt(policy.max_attempts) | tenacity.stop_after_delay(policy.total),
+        "wait": _wait,
+        "sleep": sleep,
+        "before_sleep": _before_sleep,
+        "reraise": True,
+    }

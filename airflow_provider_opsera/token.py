@@ -1,0 +1,45 @@
+"""Reading a personal access token's expiry, without checking its signature."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+
+from airflow_provider_opsera.exceptions import OpseraTokenExpiredError
+
+EXPIRY_WARNING = dt.timedelta(days=7)
+
+
+def token_expiry(token: str) -> dt.datetime | None:
+    """The ``exp`` claim of a JWT as an aware UTC datetime, or None when it has none."""
+    parts = token.split(".")
+    if len(parts) != 3:
+        return None
+    payload = parts[1] + "=" * (-len(parts[1]) % 4)
+    try:
+        claims = json.loads(base64.urlsafe_b64decode(payload))
+        exp = claims.get("exp") if isinstance(claims, dict) else None
+        if exp is None:
+            return None
+        return dt.datetime.fromtimestamp(float(exp), tz=dt.timezone.utc)
+    except (ValueError, TypeError, OverflowError):
+        return None
+
+
+def check_token_expiry(token: str, *, now: dt.datetime | None = None) -> str | None:
+    """Raise when the token has expired; return a warning when it expires soon, else None."""
+    expires = token_expiry(token)
+    if expires is None:
+        return None
+    now = now or dt.datetime.now(dt.timezone.utc)
+    if expires <= now:
+        raise OpseraTokenExpiredError(
+            f"The Opsera token expired at {expires:%Y-%m-%d %H:%M} UTC and was not sent. "
+            "Create a new personal access token in the Opsera portal (Profile > Access Tokens) "
+            "and store it as the connection's password."
+        )
+    if expires - now <= EXPIRY_WARNING:
+        days = (expires - now).total_seconds() / 86400
+        return f"The Opsera token expires in {days:.1f} days, at {expires:%Y-%m-%d %H:%M} UTC: renew it soon."
+    return None

@@ -1,0 +1,14 @@
+"""Opsera triggers (they run in Airflow's triggerer)."""
+
+from __future__ import annotations
+
+from airflow_provider_opsera._lazy import lazy_exports
+
+_MODULE_OF = {
+    "OpseraPipelineRunTrigger": "pipeline",
+    "OpseraTaskTrigger": "task",
+}
+
+__all__ = sorted(_MODULE_OF)
+
+__getattr__ = lazy_exports(__name__, _MODULE_OF)
