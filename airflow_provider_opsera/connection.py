@@ -48,7 +48,7 @@ class OpseraConnectionSettings:
         return cls(
             base_url=host.rstrip("/"),
             token=token,
-            auth_prefix=str(extra.get("auth_prefix", DEFAULT_AUTH_PREFIX) or "").strip(),
+            auth_prefix=_auth_prefix(extra.get("auth_prefix")),
             timeout=_timeout(extra.get("timeout"), conn_id),
             verify=_verify(extra.get("verify", True)),
             proxies=_proxies(extra.get("proxies"), conn_id),
@@ -60,6 +60,14 @@ def _extras(conn: Any) -> dict[str, Any]:
     extra = conn.extra_dejson if hasattr(conn, "extra_dejson") else {}
     # Older forms stored custom fields as extra__opsera__<name>.
     return {key.removeprefix("extra__opsera__"): value for key, value in (extra or {}).items() if value != ""}
+
+
+def _auth_prefix(value: Any) -> str:
+    # An empty form field means "the default"; "none" asks for the raw token some Opsera pages show.
+    text = str(value or "").strip()
+    if not text:
+        return DEFAULT_AUTH_PREFIX
+    return "" if text.lower() == "none" else text
 
 
 def _timeout(value: Any, conn_id: str) -> float:

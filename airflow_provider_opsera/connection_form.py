@@ -15,7 +15,7 @@ CONN_FIELDS: dict[str, dict[str, Any]] = {
     },
     "auth_prefix": {
         "label": "Authorization prefix",
-        "description": "Word before the token in the Authorization header. Leave empty to send the raw token.",
+        "description": "Word before the token in the Authorization header (default Bearer). Write none to send the raw token.",
         "schema": {"type": ["string", "null"], "default": "Bearer"},
     },
     "timeout": {
