@@ -24,7 +24,7 @@ test: install
 
 ## The main job on the embedded emulator, in real Airflow.
 demo: install
-	$(PY) -m airflow_provider_opsera.emulator.demo
+	$(PY) scripts/demo.py
 
 clean:
 	rm -rf $(VENV) .airflow .pytest_cache build *.egg-info
