@@ -22,6 +22,9 @@ STATE_FORMAT_VERSION = 1
 # Token activity grows with every request; beyond this the oldest entries go, so a
 # long load test cannot exhaust memory.
 TOKEN_ACTIVITY_LIMIT = 200_000
+# The state file keeps only the newest token uses: it is rewritten after every
+# change, and a load test's worth of polls would make every write slow.
+PERSISTED_TOKEN_ACTIVITY = 5_000
 
 
 class EmulatorState:
@@ -59,7 +62,8 @@ class EmulatorState:
     def save(self) -> None:
         if not self.state_path:
             return
-        document = {"version": STATE_FORMAT_VERSION, "clock_now": self.now(), "store": self.store}
+        store = {**self.store, "token_activity": self.store["token_activity"][-PERSISTED_TOKEN_ACTIVITY:]}
+        document = {"version": STATE_FORMAT_VERSION, "clock_now": self.now(), "store": store}
         directory = self.state_path.parent
         directory.mkdir(parents=True, exist_ok=True)
         # Write then rename, so a crash never leaves half a state file behind.

@@ -1,0 +1,110 @@
+"""Control routes under ``/_emulator/``: no authentication, never counted or faulted.
+
+Tests and scripts running the emulator as a subprocess use these to read request
+counts, inject faults, move the clock, approve paused runs and reset the state.
+Errors are turned into JSON answers by the application's middleware.
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from . import workloads
+from .app import RUNTIME, json_answer, read_json_object
+from .errors import bad_request
+from .faults import FaultSpecError, rule_from_dict
+from .params import object_id
+
+
+def _runtime(request: web.Request):
+    return request.app[RUNTIME]
+
+
+async def health(request: web.Request) -> web.Response:
+    return json_answer({"status": "ok"})
+
+
+async def request_counts(request: web.Request) -> web.Response:
+    return json_answer({"counts": dict(_runtime(request).counts)})
+
+
+async def reset(request: web.Request) -> web.Response:
+    _runtime(request).reset()
+    return json_answer({"status": "ok"})
+
+
+async def list_faults(request: web.Request) -> web.Response:
+    return json_answer({"faults": _runtime(request).faults.describe()})
+
+
+async def add_fault(request: web.Request) -> web.Response:
+    spec = await read_json_object(request)
+    seed = spec.pop("seed", None)
+    try:
+        rule = rule_from_dict(spec)
+        seed = None if seed is None else int(seed)
+    except (FaultSpecError, TypeError, ValueError) as err:
+        raise bad_request(str(err)) from None
+    faults = _runtime(request).faults
+    faults.add(rule, seed=seed)
+    return json_answer({"faults": faults.describe()})
+
+
+async def clear_faults(request: web.Request) -> web.Response:
+    _runtime(request).faults.clear()
+    return json_answer({"faults": []})
+
+
+async def tokens(request: web.Request) -> web.Response:
+    store = _runtime(request).state.store
+    return json_answer({name: token["jwt"] for name, token in store["tokens"].items()})
+
+
+async def clock(request: web.Request) -> web.Response:
+    return json_answer(_runtime(request).state.clock.describe())
+
+
+async def advance_clock(request: web.Request) -> web.Response:
+    body = await read_json_object(request)
+    seconds = body.get("advance", 0)
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or seconds < 0:
+        raise bad_request("advance must be a non-negative number of seconds")
+    state = _runtime(request).state
+    state.clock.advance(seconds)
+    state.advance_all()
+    state.save()
+    return json_answer(state.clock.describe())
+
+
+async def dump_state(request: web.Request) -> web.Response:
+    return json_answer(_runtime(request).state.dump())
+
+
+async def approve(request: web.Request) -> web.Response:
+    pipeline_id = object_id(dict(request.match_info), "id")
+    return json_answer(workloads.approve_pipeline(_runtime(request).state, pipeline_id))
+
+
+async def run_task(request: web.Request) -> web.Response:
+    task_id = object_id(dict(request.match_info), "id")
+    return json_answer(workloads.start_task_run(_runtime(request).state, task_id))
+
+
+def add_admin_routes(app: web.Application) -> None:
+    routes = [
+        ("GET", "/_emulator/health", health),
+        ("GET", "/_emulator/requests", request_counts),
+        ("POST", "/_emulator/reset", reset),
+        ("GET", "/_emulator/faults", list_faults),
+        ("POST", "/_emulator/faults", add_fault),
+        ("DELETE", "/_emulator/faults", clear_faults),
+        ("GET", "/_emulator/tokens", tokens),
+        ("GET", "/_emulator/clock", clock),
+        ("POST", "/_emulator/clock", advance_clock),
+        ("GET", "/_emulator/state", dump_state),
+        ("POST", "/_emulator/pipelines/{id}/approve", approve),
+        ("POST", "/_emulator/tasks/{id}/run", run_task),
+    ]
+    for method, path, handler in routes:
+        app.router.add_route(method, path, handler)
+

@@ -1,0 +1,131 @@
+"""Data API v2: projects, people, org hierarchy and mappings for Insights.
+
+Unlike v1 this API validates: missing required fields are a 422, a duplicate
+person email or project id a 409, an unknown record a 404.
+"""
+
+from __future__ import annotations
+
+import copy
+
+from .clock import iso
+from .errors import ApiError, not_found
+from .routes import RECORD_CAP
+from .state import EmulatorState
+
+MAPPING_TYPES = ("project-people", "parent-child")
+RELATIONSHIPS = ("many-to-many", "many-to-one", "one-to-one", "one-to-many", "org-hierarchy")
+ORG_LEVELS = ("root", "organization", "business", "department", "group", "team")
+
+
+def _require(body: dict, *fields: str) -> None:
+    missing = [field for field in fields if body.get(field) in (None, "")]
+    if missing:
+        raise ApiError(422, f"missing required fields: {', '.join(missing)}", errors=missing)
+
+
+def _envelope(records: list[dict]) -> dict:
+    data = [copy.deepcopy(record) for record in records[:RECORD_CAP]]
+    return {"count": len(data), "data": data}
+
+
+def _stamp(state: EmulatorState, record: dict) -> dict:
+    stamp = iso(state.now())
+    record["createdAt"] = stamp
+    record["updatedAt"] = stamp
+    return record
+
+
+def create_project(state: EmulatorState, user: dict, body: dict) -> dict:
+    _require(body, "projectId", "projectName")
+    project_id = str(body["projectId"])
+    if any(str(project.get("projectId")) == project_id for project in state.store["projects"]):
+        raise ApiError(409, f"a project with projectId {project_id} already exists")
+    record = _stamp(state, dict(body))
+    state.store["projects"].append(record)
+    state.record_user_action(user, "project", "create", project_id)
+    state.save()
+    return copy.deepcopy(record)
+
+
+def list_projects(state: EmulatorState, user: dict) -> dict:
+    return _envelope(state.store["projects"])
+
+
+def get_project(state: EmulatorState, user: dict, project_id: str) -> dict:
+    for project in state.store["projects"]:
+        if str(project.get("projectId")) == project_id:
+            return copy.deepcopy(project)
+    raise not_found(f"project {project_id} not found")
+
+
+def create_person(state: EmulatorState, user: dict, body: dict) -> dict:
+    _require(body, "email")
+    if not isinstance(body["email"], str) or "@" not in body["email"]:
+        raise ApiError(422, "email must be an email address", errors=["email"])
+    email = body["email"].lower()
+    if any(str(person.get("email", "")).lower() == email for person in state.store["people"]):
+        raise ApiError(409, f"a person with email {body['email']} already exists")
+    record = _stamp(state, dict(body))
+    state.store["people"].append(record)
+    state.record_user_action(user, "person", "create", body["email"])
+    state.save()
+    return copy.deepcopy(record)
+
+
+def list_people(state: EmulatorState, user: dict) -> dict:
+    return _envelope(state.store["people"])
+
+
+def get_person(state: EmulatorState, user: dict, email: str) -> dict:
+    for person in state.store["people"]:
+        if str(person.get("email", "")).lower() == email.lower():
+            return copy.deepcopy(person)
+    raise not_found(f"person {email} not found")
+
+
+def create_org_hierarchy(state: EmulatorState, user: dict, body: dict) -> dict:
+    _require(body, "parent", "child")
+    for field in ("parentType", "childType"):
+        level = body.get(field)
+        if level is not None and str(level).lower() not in ORG_LEVELS:
+            raise ApiError(422, f"{field} must be one of {', '.join(ORG_LEVELS)}", errors=[field])
+    mapping = {
+        "attribute1": body["parent"],
+        "attribute2": body["child"],
+        "mappingType": "parent-child",
+        "relationship": "org-hierarchy",
+    }
+    for field in ("parentType", "childType"):
+        if field in body:
+            mapping[field] = body[field]
+    return _store_mapping(state, user, mapping)
+
+
+def create_mapping(state: EmulatorState, user: dict, body: dict) -> dict:
+    _require(body, "attribute1", "attribute2")
+    if body.get("mappingType") is not None and body["mappingType"] not in MAPPING_TYPES:
+        raise ApiError(422, f"mappingType must be one of {', '.join(MAPPING_TYPES)}", errors=["mappingType"])
+    if body.get("relationship") is not None and body["relationship"] not in RELATIONSHIPS:
+        raise ApiError(422, f"relationship must be one of {', '.join(RELATIONSHIPS)}", errors=["relationship"])
+    return _store_mapping(state, user, dict(body))
+
+
+def _store_mapping(state: EmulatorState, user: dict, mapping: dict) -> dict:
+    mapping.pop("id", None)
+    record = _stamp(state, {"id": state.new_id(), **mapping})
+    state.store["mappings"].append(record)
+    state.record_user_action(user, "mapping", "create", record["id"])
+    state.save()
+    return copy.deepcopy(record)
+
+
+def list_mappings(state: EmulatorState, user: dict) -> dict:
+    return _envelope(state.store["mappings"])
+
+
+def get_mapping(state: EmulatorState, user: dict, mapping_id: str) -> dict:
+    for mapping in state.store["mappings"]:
+        if mapping.get("id") == mapping_id:
+            return copy.deepcopy(mapping)
+    raise not_found(f"mapping {mapping_id} not found")
