@@ -19,6 +19,18 @@ TASKS = "tasks"
 TASKS_READONLY = "tasks-readonly"
 SECURITY_LOGS = "security-logs"
 
+ALL_SCOPES = (
+    API,
+    API_READONLY,
+    PIPELINE,
+    PIPELINE_READONLY,
+    REGISTRY,
+    REGISTRY_READONLY,
+    TASKS,
+    TASKS_READONLY,
+    SECURITY_LOGS,
+)
+
 # Opsera answers list and log reads with at most this many records.
 RECORD_CAP = 1000
 
@@ -31,8 +43,9 @@ class Endpoint:
     scopes: tuple[str, ...]
     #: the path is not in Opsera's documents; it follows the naming of its neighbours
     inferred: bool = False
-    #: the call starts work on the server: never resent once it may have arrived
-    starts_work: bool = False
+    #: sending the call twice may do its work twice (start a second run, create a
+    #: second record): never resent once it may have reached Opsera
+    idempotent: bool = True
     #: Power User role (or higher) needed, instead of object-level RBAC
     needs_power_user: bool = False
 
@@ -45,7 +58,9 @@ def _e(name: str, method: str, path: str, *scopes: str, **flags: bool) -> Endpoi
 
 
 _PIPELINE_WRITE = (API, PIPELINE)
-_PIPELINE_READ = (API, API_READONLY, PIPELINE, PIPELINE_READONLY)
+_PIPELINE_READ = (API, API_READONLY, PIPELINE)
+# "Pipeline Access (Read Only)" covers a run's status and logs, not the pipeline object.
+_PIPELINE_RUN_READ = (API, API_READONLY, PIPELINE, PIPELINE_READONLY)
 _REGISTRY_WRITE = (API, REGISTRY)
 _REGISTRY_READ = (API, API_READONLY, REGISTRY, REGISTRY_READONLY)
 _TASKS_READ = (API, API_READONLY, TASKS, TASKS_READONLY)
@@ -57,12 +72,12 @@ ENDPOINTS: dict[str, Endpoint] = {
     e.name: e
     for e in (
         # Pipelines (v1)
-        _e("pipeline_run", "POST", "/api/v1/pipeline/run", *_PIPELINE_WRITE, starts_work=True),
-        _e("pipeline_status", "POST", "/api/v1/pipeline/status", *_PIPELINE_READ),
+        _e("pipeline_run", "POST", "/api/v1/pipeline/run", *_PIPELINE_WRITE, idempotent=False),
+        _e("pipeline_status", "POST", "/api/v1/pipeline/status", *_PIPELINE_RUN_READ),
         _e("pipeline_reset", "POST", "/api/v1/pipeline/reset", *_PIPELINE_WRITE),
         _e("pipeline_stop", "POST", "/api/v1/pipeline/stop", *_PIPELINE_WRITE),
         _e("pipeline_summary", "POST", "/api/v1/pipeline/summary", *_PIPELINE_READ),
-        _e("pipeline_logs", "POST", "/api/v1/pipeline/logs", *_PIPELINE_READ),
+        _e("pipeline_logs", "POST", "/api/v1/pipeline/logs", *_PIPELINE_RUN_READ),
         _e("pipeline_list", "GET", "/api/v1/pipeline/pipelines", *_PIPELINE_READ, needs_power_user=True),
         # Tool registry (v1)
         _e("tool_list", "GET", "/api/v1/registry/tools", *_REGISTRY_READ, needs_power_user=True),
@@ -79,15 +94,16 @@ ENDPOINTS: dict[str, Endpoint] = {
         # Insights data (v2)
         _e("project_create", "POST", "/api/v2/data/project", *_DATA_WRITE),
         _e("project_list", "GET", "/api/v2/data/projects", *_DATA_READ),
-        _e("project_get", "GET", "/api/v2/data/project/{project_id}", *_DATA_READ),
+        _e("project_get", "GET", "/api/v2/data/project/{projectId}", *_DATA_READ),
         _e("person_create", "POST", "/api/v2/data/people", *_DATA_WRITE),
         _e("person_list", "GET", "/api/v2/data/people", *_DATA_READ),
         _e("person_get", "GET", "/api/v2/data/people/{email}", *_DATA_READ),
-        _e("org_hierarchy_create", "POST", "/api/v2/data/org-hierarchy", *_DATA_WRITE),
-        _e("mapping_create", "POST", "/api/v2/data/mapping", *_DATA_WRITE),
+        # Opsera rejects neither a duplicate hierarchy link nor a duplicate mapping.
+        _e("org_hierarchy_create", "POST", "/api/v2/data/org-hierarchy", *_DATA_WRITE, idempotent=False),
+        _e("mapping_create", "POST", "/api/v2/data/mapping", *_DATA_WRITE, idempotent=False),
         # One older page says /mappings for the list; the newer one is used.
         _e("mapping_list", "GET", "/api/v2/data/mapping", *_DATA_READ),
-        _e("mapping_get", "GET", "/api/v2/data/mapping/{mapping_id}", *_DATA_READ),
+        _e("mapping_get", "GET", "/api/v2/data/mapping/{mappingId}", *_DATA_READ),
     )
 }
 

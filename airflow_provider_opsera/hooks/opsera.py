@@ -38,7 +38,7 @@ class OpseraHook(BaseHook):
 
     Requests share one HTTP session, time out per the connection's ``timeout`` extra,
     and are retried on 429, 5xx and connection errors with backoff, except a call that
-    starts work (a pipeline run) once it may have reached Opsera: that raises
+    must not be sent twice (a pipeline run, a mapping) once it may have reached Opsera: that raises
     :class:`OpseraAmbiguousRequestError` for the caller to resolve.
     """
 
@@ -276,7 +276,7 @@ class OpseraHook(BaseHook):
 
     def get_project(self, project_id: str) -> dict[str, Any]:
         validation.required({"projectId": project_id}, ("projectId",), "get_project")
-        return self.call("project_get", path_params={"project_id": str(project_id)})
+        return self.call("project_get", path_params={"projectId": str(project_id)})
 
     def create_person(self, person: dict[str, Any]) -> dict[str, Any]:
         person = validation.mapping(person, "person")
@@ -308,7 +308,7 @@ class OpseraHook(BaseHook):
 
     def get_mapping(self, mapping_id: str) -> dict[str, Any]:
         validation.required({"id": mapping_id}, ("id",), "get_mapping")
-        return self.call("mapping_get", path_params={"mapping_id": str(mapping_id)})
+        return self.call("mapping_get", path_params={"mappingId": str(mapping_id)})
 
     # -- links and the UI's Test button --
 

@@ -31,8 +31,8 @@ class RetryPolicy:
         if isinstance(error, OpseraRateLimitError):
             return True  # the server refused the request without acting on it
         if isinstance(error, OpseraTransportError):
-            return not (endpoint.starts_work and error.may_have_reached_server)
-        if endpoint.starts_work:
+            return not (not endpoint.idempotent and error.may_have_reached_server)
+        if not endpoint.idempotent:
             return False  # a 5xx after a run request may have started the run
         if isinstance(error, OpseraServerError):
             return error.status_code in RETRYABLE_STATUS
@@ -40,8 +40,8 @@ class RetryPolicy:
         return isinstance(error, OpseraBadResponseError)
 
     def is_ambiguous(self, error: BaseException, endpoint: Endpoint) -> bool:
-        """Whether a failed call that starts work may nevertheless have started it."""
-        if not endpoint.starts_work or not isinstance(error, OpseraError):
+        """Whether a failed call that must not be sent twice may nevertheless have been carried out."""
+        if endpoint.idempotent or not isinstance(error, OpseraError):
             return False
         if isinstance(error, OpseraTransportError):
             return error.may_have_reached_server

@@ -154,3 +154,22 @@ def test_a_refused_connection_is_retried_then_reported(set_conn, token):
         hook.run_pipeline(PIPELINE_ID)
     assert caught.value.may_have_reached_server is False
     assert "127.0.0.1:9" in str(caught.value)
+
+
+def test_a_mapping_create_that_may_have_been_stored_is_not_resent(hook, requests_mock):
+    """Opsera keeps duplicate mappings, so a second POST could store the record twice."""
+    adapter = requests_mock.post(BASE_URL + "/api/v2/data/mapping", [{"status_code": 502, "text": "gateway"}])
+    mapping = {"attribute1": "p1", "attribute2": "a@b.co", "mappingType": "project-people",
+               "relationship": "many-to-many"}
+    with pytest.raises(ex.OpseraAmbiguousRequestError):
+        hook.create_mapping(mapping)
+    assert adapter.call_count == 1
+
+
+def test_a_person_create_is_retried_since_a_duplicate_email_is_refused(hook, requests_mock):
+    adapter = requests_mock.post(
+        BASE_URL + "/api/v2/data/people",
+        [{"status_code": 503, "text": "busy"}, {"json": {"email": "a@b.co"}}],
+    )
+    assert hook.create_person({"email": "a@b.co"}) == {"email": "a@b.co"}
+    assert adapter.call_count == 2
