@@ -1,0 +1,351 @@
+"""Operators that run, stop and reset Opsera pipelines."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_opsera import validation
+from airflow_provider_opsera._compat import AirflowException, BaseOperator, default_deferrable
+from airflow_provider_opsera.exceptions import OpseraAmbiguousRequestError, OpseraError
+from airflow_provider_opsera.links.opsera import PIPELINE_RUN_URL_KEY, OpseraPipelineRunLink
+from airflow_provider_opsera.pipeline_run import PipelineRunFollower
+from airflow_provider_opsera.resumable import ResumableJobMixin
+from airflow_provider_opsera.status import OpseraRunStatus, RunOutcome
+from airflow_provider_opsera.triggers.pipeline import OpseraPipelineRunTrigger
+from airflow_provider_opsera.waiting import (
+    EVENT_STATUS_OF,
+    TIMEOUT,
+    Deadline,
+    FailedPolls,
+    outcome_error,
+    seconds,
+)
+
+if TYPE_CHECKING:
+    from airflow_provider_opsera.hooks.opsera import OpseraHook
+
+
+def _checked_seconds(value: Any, name: str, *, allow_none: bool = False) -> Any:
+    """Validate a number at DAG-parse time; a template string is checked once rendered."""
+    if isinstance(value, str):
+        return value
+    return seconds(value, name, allow_none=allow_none)
+
+
+class _PipelineOperator(BaseOperator):
+    """Common ground: a pipeline id and a lazily built hook (no connection is read before ``execute``)."""
+
+    template_fields: Sequence[str] = ("pipeline_id", "opsera_conn_id")
+    ui_color = "#e3f1fc"
+
+    def __init__(self, *, pipeline_id: str, opsera_conn_id: str = "opsera_default", **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.pipeline_id = pipeline_id
+        self.opsera_conn_id = opsera_conn_id
+
+    @cached_property
+    def hook(self) -> OpseraHook:
+        from airflow_provider_opsera.hooks.opsera import OpseraHook
+
+        return OpseraHook(self.opsera_conn_id)
+
+
+class OpseraRunPipelineOperator(ResumableJobMixin, _PipelineOperator):
+    """Start a run of an Opsera pipeline and, by default, wait for it to end.
+
+    The task succeeds when the run succeeds and returns the run count (XCom
+    ``return_value``). A failed run fails the task with Opsera's message and the last
+    console lines; a run stopped in Opsera fails it without retries; a run paused at an
+    approval gate is waited through. The pipeline's console output goes into the task
+    log as the run goes on (``fetch_logs``), each line prefixed with its step, e.g.
+    ``[build] Compiling...``. The task's "Opsera pipeline run" link opens the pipeline
+    in the Opsera portal.
+
+    Waiting happens in the worker (a poll every ``poll_interval`` seconds) or, with
+    ``deferrable=True``, in Airflow's triggerer without holding a worker slot.
+
+    No orphaned runs: with ``stop_on_kill`` the run is stopped when the task is killed,
+    when ``timeout`` passes (then the task fails without retries), and, while
+    deferred on Airflow 3.3+, when the task is marked failed. Opsera's stop is soft:
+    the current step finishes first.
+
+    One run per task, even when things go wrong:
+
+    * If the request that starts the run gets no clear answer (the connection dropped
+      after sending it, a 5xx), it is not resent. The pipeline's summary, read just
+      before the request, tells whether Opsera started a run since: if its run count
+      moved on, the task follows that run; if not, the task fails and a retry may start
+      one.
+    * A retry re-attaches to a run an earlier try started and that is still going
+      (the worker died, say), instead of starting another.
+
+      On Airflow 3.3+ the run count is kept in ``task_state_store``
+      (``ResumableJobMixin``; ``durable=False`` turns it off): a retry follows that run
+      while it is in progress, returns its run count if it succeeded, and starts a new
+      run if it failed or was stopped.
+
+      Older Airflow has no such store, so a retry (try 2 or later) reads the
+      pipeline's summary and follows its latest run when that run is still in progress
+      (running or paused). Opsera does not start a run while another one is running or
+      paused, so that run is either the one the earlier try started or one that would
+      block a new run anyway. When the latest run has ended, the retry starts a new run.
+
+    :param pipeline_id: the pipeline's id (24 hex characters); templated
+    :param wait_for_completion: wait for the run to end (else return once it started)
+    :param deferrable: wait in the triggerer; default: Airflow's
+        ``[operators] default_deferrable``
+    :param poll_interval: seconds between two status reads; templated
+    :param timeout: seconds to wait at most (None: no limit); templated
+    :param fetch_logs: copy the run's console output into the task log
+    :param stop_on_kill: stop the run when the task is killed or times out
+    :param opsera_conn_id: the Airflow connection to Opsera; templated
+    """
+
+    template_fields: Sequence[str] = ("pipeline_id", "opsera_conn_id", "poll_interval", "timeout")
+    operator_extra_links = (OpseraPipelineRunLink(),)
+
+    # Tests put a fake clock here.
+    _sleep = staticmethod(time.sleep)
+    _clock = staticmethod(time.monotonic)
+
+    def __init__(
+        self,
+        *,
+        pipeline_id: str,
+        wait_for_completion: bool = True,
+        deferrable: bool | None = None,
+        poll_interval: float = 30,
+        timeout: float | None = None,
+        fetch_logs: bool = True,
+        stop_on_kill: bool = True,
+        opsera_conn_id: str = "opsera_default",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(pipeline_id=pipeline_id, opsera_conn_id=opsera_conn_id, **kwargs)
+        self.wait_for_completion = wait_for_completion
+        self.deferrable = default_deferrable() if deferrable is None else deferrable
+        self.poll_interval = _checked_seconds(poll_interval, "poll_interval")
+        self.timeout = _checked_seconds(timeout, "timeout", allow_none=True)
+        self.fetch_logs = fetch_logs
+        self.stop_on_kill = stop_on_kill
+        self.run_count: int | None = None
+        self._run_ended = False
+
+    # ``task_state_store`` key of the started run; the pipeline id keeps a re-templated id from
+    # re-attaching to another pipeline's run number.
+    @property
+    def external_id_key(self) -> str:  # type: ignore[override]
+        return f"opsera_run_count:{self.pipeline_id}"
+
+    def execute(self, context: Any) -> int:
+        self.pipeline_id = validation.object_id(self.pipeline_id, "pipeline_id")
+        self.poll_interval = seconds(self.poll_interval, "poll_interval")
+        self.timeout = seconds(self.timeout, "timeout", allow_none=True)
+        context["ti"].xcom_push(key=PIPELINE_RUN_URL_KEY, value=self.hook.pipeline_url(self.pipeline_id))
+        return self.execute_resumable(context)
+
+    # -- starting the run --
+
+    def submit_job(self, context: Any) -> int:
+        before, _ = self._latest_run()
+        try:
+            answer = self.hook.run_pipeline(self.pipeline_id)
+        except OpseraAmbiguousRequestError as error:
+            run_count = self._run_started_despite(error, before)
+        else:
+            run_count = self._started_run_count(answer)
+        self.run_count = run_count
+        url = self.hook.pipeline_url(self.pipeline_id)
+        self.log.info("Started Opsera pipeline %s run %d: %s", self.pipeline_id, run_count, url)
+        return run_count
+
+    def _latest_run(self) -> tuple[int, str]:
+        """The pipeline's latest run count and the status of its last step, from its summary."""
+        summary = self.hook.get_pipeline(self.pipeline_id)
+        workflow = summary.get("workflow") if isinstance(summary, dict) else None
+        workflow = workflow if isinstance(workflow, dict) else {}
+        last_step = workflow.get("last_step") if isinstance(workflow.get("last_step"), dict) else {}
+        try:
+            run_count = int(workflow.get("run_count") or 0)
+        except (TypeError, ValueError):
+            run_count = 0
+        return run_count, OpseraRunStatus.normalise(last_step.get("status"))
+
+    def _started_run_count(self, answer: Any) -> int:
+        """The run count from ``run``'s answer, or the task fails with Opsera's reason for not starting."""
+        answer = answer if isinstance(answer, dict) else {"message": str(answer)}
+        run_count = answer.get("runCount")
+        refused = OpseraRunStatus.outcome(answer.get("status")) is RunOutcome.FAILED
+        if refused or isinstance(run_count, bool) or not isinstance(run_count, (int, str)):
+            raise AirflowException(
+                f"Opsera did not start pipeline {self.pipeline_id}: {answer.get('message') or 'no reason given'}"
+            )
+        return validation.positive_int(run_count, "runCount")
+
+    def _run_started_despite(self, error: OpseraAmbiguousRequestError, before: int) -> int:
+        """The run request may or may not have reached Opsera: its summary tells which."""
+        self.log.warning("%s. Reading the pipeline's summary to find out whether a run started.", error)
+        try:
+            after, last_step_status = self._latest_run()
+        except OpseraError as read_error:
+            raise AirflowException(
+                f"{error}; and reading the pipeline's summary to find out failed too: {read_error}. "
+                "Check the pipeline in Opsera before retrying."
+            ) from error
+        if after > before:
+            self.log.warning(
+                "Opsera started run %d of pipeline %s (its latest run was %d before the request; its last "
+                "step is %s): following it.",
+                after,
+                self.pipeline_id,
+                before,
+                last_step_status or "unknown",
+            )
+            return after
+        self.log.error("Opsera's latest run of pipeline %s is still %d: no run started.", self.pipeline_id, before)
+        raise error
+
+    # -- ResumableJobMixin: what a retry re-attaches to --
+
+    def get_job_status(self, external_id: Any, context: Any) -> str:
+        answer = self.hook.get_pipeline_run_status(self.pipeline_id, int(external_id))
+        return OpseraRunStatus.normalise(answer.get("status") if isinstance(answer, dict) else answer)
+
+    def is_job_active(self, status: str) -> bool:
+        return not OpseraRunStatus.outcome(status).is_terminal
+
+    def is_job_succeeded(self, status: str) -> bool:
+        return OpseraRunStatus.outcome(status) is RunOutcome.SUCCEEDED
+
+    def get_job_result(self, external_id: Any, context: Any) -> int:
+        return int(external_id)
+
+    def find_job_to_resume(self, context: Any) -> int | None:
+        """Airflow < 3.3: on a retry, the pipeline's latest run if it is still in progress."""
+        ti = context.get("ti")
+        if ti is None or (getattr(ti, "try_number", 1) or 1) <= 1:
+            return None
+        latest, _ = self._latest_run()
+        if latest < 1:
+            return None
+        if not self.is_job_active(self.get_job_status(latest, context)):
+            return None
+        self.log.warning(
+            "Try %s: run %d of pipeline %s is still in progress; re-attaching to it instead of starting "
+            "another (Opsera would not start one while it runs).",
+            ti.try_number,
+            latest,
+            self.pipeline_id,
+        )
+        return latest
+
+    # -- waiting --
+
+    def poll_until_complete(self, external_id: Any, context: Any) -> int:
+        run_count = self.run_count = int(external_id)
+        if not self.wait_for_completion:
+            self.log.info("Not waiting for run %d (wait_for_completion=False).", run_count)
+            return run_count
+        if self.deferrable:
+            self.defer(
+                trigger=OpseraPipelineRunTrigger(
+                    pipeline_id=self.pipeline_id,
+                    run_count=run_count,
+                    opsera_conn_id=self.opsera_conn_id,
+                    poll_interval=self.poll_interval,
+                    timeout=self.timeout,
+                ),
+                method_name="execute_complete",
+            )
+        return self._wait_in_worker(run_count)
+
+    def _follower(self, pipeline_id: str, run_count: int) -> PipelineRunFollower:
+        return PipelineRunFollower(self.hook, pipeline_id, run_count, self.log, fetch_logs=self.fetch_logs)
+
+    def _wait_in_worker(self, run_count: int) -> int:
+        run = self._follower(self.pipeline_id, run_count)
+        deadline = Deadline.after(self.timeout, self._clock)
+        failed_polls = FailedPolls()
+        limit = f", for at most {self.timeout:g} s" if self.timeout is not None else ""
+        self.log.info("Waiting for %s: a status read every %g s%s.", run.subject, self.poll_interval, limit)
+        while True:
+            try:
+                status, message = run.read_status()
+            except OpseraError as error:
+                if not failed_polls.tolerate(error):
+                    raise
+                self.log.warning("Reading the status of %s failed; polling on: %s", run.subject, error)
+            else:
+                failed_polls.ok()
+                outcome = run.watch.observe(status)
+                run.pull_logs()
+                if outcome.is_terminal:
+                    self._run_ended = True
+                    return run.conclude(EVENT_STATUS_OF[outcome], message)
+            if deadline.passed():
+                self._fail_after_timeout(run, f"{run.subject} did not finish within {self.timeout:g} seconds.")
+            self._sleep(deadline.next_sleep(self.poll_interval))
+
+    def execute_complete(self, context: Any, event: dict[str, Any] | None = None) -> int:
+        """Resume after the deferred wait: copy the console output into the task log, then end like the run."""
+        event = event or {}
+        # The event carries the ids: the kwargs given to defer() may not reach this method.
+        pipeline_id = event.get("pipeline_id") or self.pipeline_id
+        run_count = self.run_count = int(event.get("run_count") or self.run_count or 0)
+        run = self._follower(pipeline_id, run_count)
+        status, message = event.get("status", ""), str(event.get("message") or "")
+        if status != TIMEOUT:
+            self._run_ended = status in EVENT_STATUS_OF.values()
+        run.pull_logs()
+        if status == TIMEOUT:
+            self._fail_after_timeout(run, message)
+        return run.conclude(status, message)
+
+    def _fail_after_timeout(self, run: PipelineRunFollower, message: str) -> None:
+        if not self.stop_on_kill:
+            note = "The run was left running (stop_on_kill=False)."
+        elif run.stop("the wait timed out"):
+            note = "The run was asked to stop (Opsera lets the current step finish)."
+        else:
+            note = "Stopping the run failed (see the log): check it in Opsera."
+        raise outcome_error(TIMEOUT, f"{message} {note}")
+
+    def on_kill(self) -> None:
+        """The task was killed while waiting in the worker: stop the run (``stop_on_kill``)."""
+        if self.stop_on_kill and self.run_count and not self._run_ended:
+            self._follower(self.pipeline_id, self.run_count).stop("the task was killed")
+
+
+class OpseraStopPipelineOperator(_PipelineOperator):
+    """Stop a pipeline's current run. Opsera's stop is soft: the current step finishes first.
+
+    :param pipeline_id: the pipeline's id; templated
+    :param opsera_conn_id: the Airflow connection to Opsera; templated
+    :return: Opsera's answer, e.g. ``{"status": "success", "message": "The pipeline has been stopped."}``
+    """
+
+    def execute(self, context: Any) -> Any:
+        answer = self.hook.stop_pipeline(self.pipeline_id)
+        self.log.info("Opsera pipeline %s: %s", self.pipeline_id, _message(answer))
+        return answer
+
+
+class OpseraResetPipelineOperator(_PipelineOperator):
+    """Reset a pipeline's run status (an active run is abandoned), e.g. to clear a stuck run.
+
+    :param pipeline_id: the pipeline's id; templated
+    :param opsera_conn_id: the Airflow connection to Opsera; templated
+    :return: Opsera's answer, e.g. ``{"status": "success", "message": "The pipeline run status has been reset."}``
+    """
+
+    def execute(self, context: Any) -> Any:
+        answer = self.hook.reset_pipeline(self.pipeline_id)
+        self.log.info("Opsera pipeline %s: %s", self.pipeline_id, _message(answer))
+        return answer
+
+
+def _message(answer: Any) -> str:
+    return str(answer.get("message") or answer) if isinstance(answer, dict) else str(answer)

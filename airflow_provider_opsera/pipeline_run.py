@@ -1,0 +1,88 @@
+"""One pipeline run as an Airflow task follows it: status, console output, and how it ends.
+
+Shared by :class:`~airflow_provider_opsera.operators.OpseraRunPipelineOperator` and
+:class:`~airflow_provider_opsera.sensors.OpseraPipelineRunSensor`, in the worker and
+in their resume methods after a deferred wait, so both end a run the same way.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airflow_provider_opsera.exceptions import OpseraError
+from airflow_provider_opsera.run_logs import RunLogFollower
+from airflow_provider_opsera.waiting import (
+    ERROR,
+    FAILED,
+    STOPPED,
+    SUCCESS,
+    TIMEOUT,
+    StatusWatch,
+    outcome_error,
+)
+
+
+class PipelineRunFollower:
+    """Reads one run's status and console output through a sync :class:`OpseraHook`."""
+
+    def __init__(self, hook: Any, pipeline_id: str, run_count: int, log: Any, *, fetch_logs: bool = True) -> None:
+        self.hook = hook
+        self.pipeline_id = pipeline_id
+        self.run_count = run_count
+        self.log = log
+        self.fetch_logs = fetch_logs
+        self.subject = f"Opsera pipeline {pipeline_id} run {run_count}"
+        self.watch = StatusWatch(self.subject, log)
+        # without fetch_logs the console is read once, silently, for a failure's last lines
+        self.logs = RunLogFollower(self._read_console, log, echo=fetch_logs)
+
+    def _read_console(self) -> list[dict[str, Any]]:
+        return self.hook.get_pipeline_logs(self.pipeline_id, self.run_count, console_only=True)
+
+    def read_status(self) -> tuple[str, str]:
+        answer = self.hook.get_pipeline_run_status(self.pipeline_id, self.run_count)
+        if not isinstance(answer, dict):
+            return str(answer or ""), ""
+        return str(answer.get("status") or ""), str(answer.get("message") or "")
+
+    def pull_logs(self) -> None:
+        if self.fetch_logs:
+            self.logs.pull()
+
+    def console_tail(self) -> str:
+        """The last console lines, read once now if they were not being followed."""
+        if not self.fetch_logs and not self.logs.pulls:
+            self.logs.pull()
+        return self.logs.tail_text()
+
+    def conclude(self, event_status: str, message: str) -> int:
+        """The run ended (or the wait gave up): return its run count on success, raise otherwise."""
+        if event_status == SUCCESS:
+            self.log.info(
+                "%s succeeded (%d console lines shown): %s",
+                self.subject,
+                self.logs.console.lines_printed,
+                message or "no message from Opsera",
+            )
+            return self.run_count
+        if event_status == FAILED:
+            raise outcome_error(FAILED, f"{self.subject} failed: {message}", self.console_tail())
+        if event_status == STOPPED:
+            raise outcome_error(STOPPED, f"{self.subject} was stopped in Opsera, so it did not succeed: {message}")
+        if event_status == TIMEOUT:
+            raise outcome_error(TIMEOUT, message)
+        raise outcome_error(ERROR, message or f"Waiting on {self.subject} failed for an unknown reason.")
+
+    def stop(self, reason: str) -> bool:
+        """Ask Opsera to stop the run (a soft stop: the current step finishes). Never raises."""
+        try:
+            answer = self.hook.stop_pipeline(self.pipeline_id)
+        except OpseraError as error:
+            self.log.error("Could not stop %s (%s): %s", self.subject, reason, error)
+            return False
+        except Exception as error:  # stopping is a courtesy: it must not mask why the task is ending
+            self.log.error("Could not stop %s (%s): %s: %s", self.subject, reason, type(error).__name__, error)
+            return False
+        message = answer.get("message") if isinstance(answer, dict) else answer
+        self.log.info("Asked Opsera to stop %s (%s): %s", self.subject, reason, message)
+        return True

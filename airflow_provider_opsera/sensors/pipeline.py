@@ -1,0 +1,122 @@
+"""Waits for an Opsera pipeline run that something else started."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_opsera import validation
+from airflow_provider_opsera._compat import AirflowSensorTimeout, BaseSensorOperator, default_deferrable
+from airflow_provider_opsera.exceptions import OpseraError
+from airflow_provider_opsera.links.opsera import PIPELINE_RUN_URL_KEY, OpseraPipelineRunLink
+from airflow_provider_opsera.pipeline_run import PipelineRunFollower
+from airflow_provider_opsera.triggers.pipeline import OpseraPipelineRunTrigger
+from airflow_provider_opsera.waiting import EVENT_STATUS_OF, TIMEOUT, FailedPolls
+
+if TYPE_CHECKING:
+    from airflow_provider_opsera.hooks.opsera import OpseraHook
+
+
+class OpseraPipelineRunSensor(BaseSensorOperator):
+    """Wait for run ``run_count`` of an Opsera pipeline to end, e.g. one an upstream task started.
+
+    Ends like :class:`~airflow_provider_opsera.operators.OpseraRunPipelineOperator`:
+    success on success; a failed run fails the task with Opsera's message and the last
+    console lines; a stopped run fails it without retries; a paused run is waited
+    through. The run's console output goes into the task log (``fetch_logs``): line by
+    line as it appears in ``poke`` mode, once the run ended in ``reschedule`` mode
+    (each poke is a new process there) and after a deferred wait.
+
+    The sensor does not own the run, so it never stops it: a timeout fails the task
+    and leaves the run alone.
+
+    :param pipeline_id: the pipeline's id; templated
+    :param run_count: the run's number, e.g. ``"{{ ti.xcom_pull('run_pipeline') }}"``; templated
+    :param deferrable: wait in the triggerer; default: Airflow's ``[operators] default_deferrable``
+    :param fetch_logs: copy the run's console output into the task log
+    :param opsera_conn_id: the Airflow connection to Opsera; templated
+    """
+
+    template_fields: Sequence[str] = ("pipeline_id", "run_count", "opsera_conn_id")
+    operator_extra_links = (OpseraPipelineRunLink(),)
+    ui_color = "#e3f1fc"
+
+    def __init__(
+        self,
+        *,
+        pipeline_id: str,
+        run_count: int | str,
+        deferrable: bool | None = None,
+        fetch_logs: bool = True,
+        opsera_conn_id: str = "opsera_default",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.pipeline_id = pipeline_id
+        self.run_count = run_count
+        self.deferrable = default_deferrable() if deferrable is None else deferrable
+        self.fetch_logs = fetch_logs
+        self.opsera_conn_id = opsera_conn_id
+        self._run: PipelineRunFollower | None = None
+        self._failed_polls = FailedPolls()
+
+    @cached_property
+    def hook(self) -> OpseraHook:
+        from airflow_provider_opsera.hooks.opsera import OpseraHook
+
+        return OpseraHook(self.opsera_conn_id)
+
+    def execute(self, context: Any) -> Any:
+        self.pipeline_id = validation.object_id(self.pipeline_id, "pipeline_id")
+        self.run_count = validation.positive_int(self.run_count, "run_count")
+        context["ti"].xcom_push(key=PIPELINE_RUN_URL_KEY, value=self.hook.pipeline_url(self.pipeline_id))
+        if self.deferrable:
+            self.defer(
+                trigger=OpseraPipelineRunTrigger(
+                    pipeline_id=self.pipeline_id,
+                    run_count=self.run_count,
+                    opsera_conn_id=self.opsera_conn_id,
+                    poll_interval=self.poke_interval,
+                    timeout=self.timeout,
+                ),
+                method_name="execute_complete",
+            )
+        return super().execute(context)
+
+    def _follower(self, pipeline_id: str, run_count: int) -> PipelineRunFollower:
+        if self._run is None or (self._run.pipeline_id, self._run.run_count) != (pipeline_id, run_count):
+            self._run = PipelineRunFollower(self.hook, pipeline_id, run_count, self.log, fetch_logs=self.fetch_logs)
+        return self._run
+
+    def poke(self, context: Any) -> bool:
+        run = self._follower(self.pipeline_id, int(self.run_count))
+        try:
+            status, message = run.read_status()
+        except OpseraError as error:
+            if not self._failed_polls.tolerate(error):
+                raise
+            self.log.warning("Reading the status of %s failed; trying again next poke: %s", run.subject, error)
+            return False
+        self._failed_polls.ok()
+        outcome = run.watch.observe(status)
+        streaming = self.mode == "poke"
+        if streaming:
+            run.pull_logs()
+        if not outcome.is_terminal:
+            return False
+        if not streaming:
+            run.pull_logs()
+        run.conclude(EVENT_STATUS_OF[outcome], message)
+        return True
+
+    def execute_complete(self, context: Any, event: dict[str, Any] | None = None) -> None:
+        """Resume after the deferred wait: copy the console output into the task log, then end like the run."""
+        event = event or {}
+        pipeline_id = event.get("pipeline_id") or self.pipeline_id
+        run = self._follower(pipeline_id, int(event.get("run_count") or self.run_count))
+        status, message = event.get("status", ""), str(event.get("message") or "")
+        run.pull_logs()
+        if status == TIMEOUT:
+            raise AirflowSensorTimeout(f"{message} The run was left alone: this sensor did not start it.")
+        run.conclude(status, message)

@@ -1,0 +1,56 @@
+"""Waits, in Airflow's triggerer, for one Opsera pipeline run to end."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airflow_provider_opsera.triggers.polling import OpseraPollingTrigger
+
+
+class OpseraPipelineRunTrigger(OpseraPollingTrigger):
+    """Polls the status of run ``run_count`` of pipeline ``pipeline_id`` until it ends.
+
+    Fires one event ``{"status", "message", "pipeline_id", "run_count"}`` with status
+    ``success``, ``failed``, ``stopped`` (by a person), ``timeout`` (``timeout``
+    seconds passed; the run is still going and the task stops it) or ``error`` (the
+    status could not be read). A paused run (an approval gate) is waited through.
+    When the task is marked failed while deferred (Airflow 3.3+), the run is stopped.
+
+    :param pipeline_id: the pipeline's id
+    :param run_count: the run's number, as ``run`` answered it
+    :param opsera_conn_id: the Airflow connection to Opsera
+    :param poll_interval: seconds between two status reads
+    :param timeout: seconds to wait at most (None: no limit)
+    :param end_time: the absolute deadline (epoch seconds); set from ``timeout`` when
+        the trigger is created, and kept as is when it is rebuilt in the triggerer
+    """
+
+    def __init__(
+        self,
+        pipeline_id: str,
+        run_count: int,
+        opsera_conn_id: str = "opsera_default",
+        poll_interval: float = 30,
+        timeout: float | None = None,
+        end_time: float | None = None,
+    ) -> None:
+        super().__init__(opsera_conn_id=opsera_conn_id, poll_interval=poll_interval, timeout=timeout, end_time=end_time)
+        self.pipeline_id = pipeline_id
+        self.run_count = int(run_count)
+
+    def ids(self) -> dict[str, Any]:
+        return {"pipeline_id": self.pipeline_id, "run_count": self.run_count}
+
+    def subject(self) -> str:
+        return f"Opsera pipeline {self.pipeline_id} run {self.run_count}"
+
+    async def read_status(self, hook: Any) -> tuple[str, str]:
+        answer = await hook.get_pipeline_run_status(self.pipeline_id, self.run_count)
+        if not isinstance(answer, dict):
+            return str(answer or ""), ""
+        return str(answer.get("status") or ""), str(answer.get("message") or "")
+
+    async def stop_remote(self, hook: Any) -> None:
+        answer = await hook.stop_pipeline(self.pipeline_id)
+        message = answer.get("message") if isinstance(answer, dict) else answer
+        self.log.info("Asked Opsera to stop %s: %s", self.subject(), message)

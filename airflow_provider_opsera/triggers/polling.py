@@ -1,0 +1,178 @@
+"""The polling loop both Opsera triggers run in Airflow's triggerer.
+
+A trigger is serialised into Airflow's database and rebuilt in the triggerer (perhaps
+another one, after a restart), so it carries only ids, the connection id and timing;
+the deadline is stored as an absolute time so a restart does not extend it. The
+token is read from the connection at run time by the async client, never serialised.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import weakref
+from collections.abc import AsyncIterator
+from typing import Any
+
+# The same import path on Airflow 2.11 and 3.x: triggers run in the triggerer, not the task SDK.
+from airflow.triggers.base import BaseTrigger, TriggerEvent
+
+from airflow_provider_opsera.exceptions import OpseraError
+from airflow_provider_opsera.waiting import (
+    ERROR,
+    EVENT_STATUS_OF,
+    TIMEOUT,
+    Deadline,
+    FailedPolls,
+    StatusWatch,
+)
+
+# Waits running on each event loop. The async client shares one HTTP session per loop; the
+# last wait to end on a loop closes it, so a short-lived loop (``dag.test()`` runs each
+# trigger in its own) leaves no session open, while a busy triggerer keeps reusing it.
+_WAITS_ON_LOOP: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, int] = weakref.WeakKeyDictionary()
+
+
+async def _release_session_if_last(loop: asyncio.AbstractEventLoop) -> None:
+    _WAITS_ON_LOOP[loop] = _WAITS_ON_LOOP.get(loop, 1) - 1
+    if _WAITS_ON_LOOP[loop] <= 0:
+        del _WAITS_ON_LOOP[loop]
+        from airflow_provider_opsera.hooks.opsera_async import close_shared_session
+
+        await close_shared_session()
+
+
+class OpseraPollingTrigger(BaseTrigger):
+    """Reads one status per poll until it is final, the deadline passes, or reading keeps failing.
+
+    Subclasses say what they watch: :meth:`ids` (the event carries them back to the
+    task), :meth:`subject`, :meth:`read_status` (one request) and, when the remote work
+    can be stopped, :meth:`stop_remote`.
+
+    Errors: the async client retries each request with backoff; on top of that a
+    transient failure (5xx, 429, a dropped connection, a garbled body) only ends the
+    wait after it repeats for ``tolerated_failed_polls`` polls in a row. A refusal
+    (401, 403, 404, a bad id) ends it at once with an ``error`` event.
+    """
+
+    tolerated_failed_polls = FailedPolls().tolerated
+    # Tests put a fake clock here; neither is part of what is serialised.
+    _sleep = staticmethod(asyncio.sleep)
+    _clock = staticmethod(time.time)
+
+    def __init__(
+        self,
+        *,
+        opsera_conn_id: str = "opsera_default",
+        poll_interval: float = 30,
+        timeout: float | None = None,
+        end_time: float | None = None,
+    ) -> None:
+        super().__init__()
+        self.opsera_conn_id = opsera_conn_id
+        self.poll_interval = float(poll_interval)
+        self.timeout = None if timeout is None else float(timeout)
+        if end_time is None and self.timeout is not None:
+            end_time = self._clock() + self.timeout
+        self.end_time = end_time
+        self._hook: Any = None
+
+    # -- what a subclass says --
+
+    def ids(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def subject(self) -> str:
+        raise NotImplementedError
+
+    async def read_status(self, hook: Any) -> tuple[str, str]:
+        """One request: the status string and Opsera's message (may be empty)."""
+        raise NotImplementedError
+
+    async def stop_remote(self, hook: Any) -> None:
+        """Stop the watched work, when Opsera offers a way; the default has none."""
+
+    # -- serialisation --
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        classpath = f"{type(self).__module__}.{type(self).__qualname__}"
+        return classpath, {
+            **self.ids(),
+            "opsera_conn_id": self.opsera_conn_id,
+            "poll_interval": self.poll_interval,
+            "timeout": self.timeout,
+            "end_time": self.end_time,
+        }
+
+    # -- the loop --
+
+    def make_hook(self) -> Any:
+        from airflow_provider_opsera.hooks.opsera_async import OpseraAsyncHook
+
+        return OpseraAsyncHook(self.opsera_conn_id)
+
+    @property
+    def hook(self) -> Any:
+        if self._hook is None:
+            self._hook = self.make_hook()
+        return self._hook
+
+    def event(self, status: str, message: str) -> TriggerEvent:
+        return TriggerEvent({"status": status, "message": message, **self.ids()})
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        loop = asyncio.get_running_loop()
+        _WAITS_ON_LOOP[loop] = _WAITS_ON_LOOP.get(loop, 0) + 1
+        try:
+            event = await self.wait_for_final_event()
+        finally:
+            await _release_session_if_last(loop)
+        yield event
+
+    async def wait_for_final_event(self) -> TriggerEvent:
+        hook = self.hook
+        subject = self.subject()
+        watch = StatusWatch(subject, self.log)
+        failed_polls = FailedPolls(self.tolerated_failed_polls)
+        deadline = Deadline(self.end_time, self._clock)
+        while True:
+            try:
+                status, message = await self.read_status(hook)
+            except OpseraError as error:
+                if not failed_polls.tolerate(error):
+                    return self.event(ERROR, f"Could not read the status of {subject}: {error}")
+                self.log.warning(
+                    "Reading the status of %s failed (%d in a row, %d tolerated); polling on: %s",
+                    subject,
+                    failed_polls.count,
+                    failed_polls.tolerated - 1,
+                    error,
+                )
+            except Exception as error:  # a bug or an unexpected answer: end the wait with its reason
+                return self.event(ERROR, f"Waiting on {subject} failed: {type(error).__name__}: {error}")
+            else:
+                failed_polls.ok()
+                outcome = watch.observe(status)
+                if outcome.is_terminal:
+                    return self.event(EVENT_STATUS_OF[outcome], message or f"{subject} ended: {status}")
+            if deadline.passed():
+                return self.event(TIMEOUT, f"{subject} did not finish within {self.timeout_text()}.")
+            await self._sleep(deadline.next_sleep(self.poll_interval))
+
+    def timeout_text(self) -> str:
+        return f"{self.timeout:g} seconds" if self.timeout is not None else "its deadline"
+
+    async def on_kill(self) -> None:
+        """Airflow 3.3+: the task was marked failed (or cleared) while deferred: stop the remote work.
+
+        Not called on a triggerer restart, a trigger timeout or a normal end. A failure
+        to stop is logged; it never raises.
+        """
+        loop = asyncio.get_running_loop()
+        _WAITS_ON_LOOP[loop] = _WAITS_ON_LOOP.get(loop, 0) + 1
+        try:
+            await self.stop_remote(self.hook)
+        except Exception as error:
+            self.log.warning("Could not stop %s after the task was killed: %s", self.subject(), error)
+        finally:
+            await _release_session_if_last(loop)

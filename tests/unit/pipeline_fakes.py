@@ -1,0 +1,154 @@
+"""Fakes for operator, sensor and trigger tests: task instance, state store, clock, async client."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.unit.conftest import BASE_URL, PIPELINE_ID
+
+try:  # what defer() raises
+    from airflow.sdk.exceptions import TaskDeferred
+except ImportError:  # Airflow 2.11 and 3.0
+    from airflow.exceptions import TaskDeferred  # type: ignore[no-redef]
+
+__all__ = ["TaskDeferred"]
+
+RUN = f"{BASE_URL}/api/v1/pipeline/run"
+STATUS = f"{BASE_URL}/api/v1/pipeline/status"
+SUMMARY = f"{BASE_URL}/api/v1/pipeline/summary"
+LOGS = f"{BASE_URL}/api/v1/pipeline/logs"
+STOP = f"{BASE_URL}/api/v1/pipeline/stop"
+RESET = f"{BASE_URL}/api/v1/pipeline/reset"
+TASK_STATUS = f"{BASE_URL}/api/v1/task/status"
+TASK_SUMMARY = f"{BASE_URL}/api/v1/task/summary"
+TASK_LOGS = f"{BASE_URL}/api/v1/task/logs"
+
+
+class FakeTI:
+    def __init__(self, try_number: int = 1) -> None:
+        self.try_number = try_number
+        self.task_id = "run_pipeline"
+        self.stats_tags: dict[str, str] = {}
+        self.xcoms: dict[str, Any] = {}
+
+    def xcom_push(self, key: str, value: Any, **_: Any) -> None:
+        self.xcoms[key] = value
+
+
+class FakeStateStore:
+    """``task_state_store`` as Airflow 3.3 hands it to a task."""
+
+    def __init__(self, **values: Any) -> None:
+        self.values = dict(values)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.values.get(key, default)
+
+    def set(self, key: str, value: Any, **_: Any) -> None:
+        self.values[key] = value
+
+
+def make_context(ti: FakeTI | None = None, store: FakeStateStore | None = None) -> dict[str, Any]:
+    return {"ti": ti or FakeTI(), "task_state_store": store if store is not None else FakeStateStore()}
+
+
+class FakeClock:
+    """Time that moves only when something sleeps."""
+
+    def __init__(self, start: float = 1_000_000.0) -> None:
+        self.now = start
+        self.sleeps: list[float] = []
+
+    def time(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+    async def async_sleep(self, seconds: float) -> None:
+        self.sleep(seconds)
+
+
+def console(i: int, step: str, line: str, run_count: int = 3) -> dict[str, Any]:
+    """One console-output record, its id ordered by ``i``."""
+    return {
+        "_id": f"{i:024x}",
+        "pipeline_id": PIPELINE_ID,
+        "run_count": run_count,
+        "step_name": step,
+        "action": "console output",
+        "api_response": {"consoleLog": line},
+        "createdAt": f"2026-01-01T00:00:{i:02d}.000Z",
+    }
+
+
+def newest_first(*records: dict[str, Any]) -> list[dict[str, Any]]:
+    return list(reversed(records))
+
+
+def status(value: str, message: str = "") -> dict[str, Any]:
+    return {"json": {"status": value, "message": message or f"Pipeline: Blank Template's Run 3 is {value}."}}
+
+
+def summary(run_count: int) -> dict[str, Any]:
+    return {"json": {"_id": PIPELINE_ID, "name": "Blank Template", "workflow": {"run_count": run_count}}}
+
+
+class FakeAsyncHook:
+    """What a trigger calls, answering from a script: a value, or an exception to raise."""
+
+    def __init__(self, *answers: Any, stop_error: Exception | None = None) -> None:
+        self.answers = list(answers)
+        self.calls = 0
+        self.stops = 0
+        self.stop_error = stop_error
+
+    def _next(self) -> Any:
+        self.calls += 1
+        answer = self.answers.pop(0) if len(self.answers) > 1 else self.answers[0]
+        if isinstance(answer, BaseException):
+            raise answer
+        return answer
+
+    async def get_pipeline_run_status(self, pipeline_id: str, run_count: int) -> Any:
+        return self._next()
+
+    async def get_task_status(self, task_id: str) -> Any:
+        return self._next()
+
+    async def stop_pipeline(self, pipeline_id: str) -> dict[str, Any]:
+        self.stops += 1
+        if self.stop_error:
+            raise self.stop_error
+        return {"status": "success", "message": "The pipeline has been stopped."}
+
+
+class TaskLog:
+    """What was logged so far. Airflow 2 logs through ``logging`` (caplog) and echoes to the console;
+    Airflow 3 logs through structlog to the console only. Counts look at one channel at a time."""
+
+    def __init__(self, caplog: Any, capsys: Any) -> None:
+        caplog.set_level("DEBUG")
+        self._caplog, self._capsys = caplog, capsys
+        self._records = self._console = ""
+
+    def _read(self) -> tuple[str, str]:
+        out, err = self._capsys.readouterr()
+        self._console += out + err
+        self._records += "".join(f"{record.getMessage()}\n" for record in self._caplog.records)
+        self._caplog.clear()
+        return self._records, self._console
+
+    def text(self) -> str:
+        return "\n".join(self._read())
+
+    def count(self, part: str) -> int:
+        return max(channel.count(part) for channel in self._read())
+
+    def in_order(self, *parts: str) -> bool:
+        for channel in self._read():
+            if all(part in channel for part in parts):
+                positions = [channel.index(part) for part in parts]
+                return positions == sorted(positions)
+        return False
