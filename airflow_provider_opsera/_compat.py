@@ -22,13 +22,22 @@ except ImportError:  # Airflow 2.11
         AirflowException,
         AirflowFailException,
         AirflowSkipException,
-        TaskDeferralTimeout,
     )
     from airflow.hooks.base import BaseHook  # type: ignore[no-redef]
     from airflow.models import BaseOperator, BaseOperatorLink  # type: ignore[no-redef]
     from airflow.sensors.base import BaseSensorOperator  # type: ignore[no-redef]
 
+    try:
+        from airflow.exceptions import TaskDeferralTimeout  # type: ignore[no-redef]
+    except ImportError:  # Airflow 2.11 fails a timed-out deferral with TaskDeferralError
+        from airflow.exceptions import TaskDeferralError as TaskDeferralTimeout  # type: ignore[no-redef]
+
     AIRFLOW_V3 = False
+
+try:  # not every task SDK version exports it; the core module always has it
+    from airflow.sdk.exceptions import AirflowSensorTimeout
+except ImportError:
+    from airflow.exceptions import AirflowSensorTimeout  # type: ignore[no-redef]
 
 
 def mask_secret(secret: str) -> None:
@@ -48,6 +57,7 @@ __all__ = [
     "AIRFLOW_V3",
     "AirflowException",
     "AirflowFailException",
+    "AirflowSensorTimeout",
     "AirflowSkipException",
     "BaseHook",
     "BaseOperator",

@@ -49,9 +49,6 @@ class Endpoint:
     #: Power User role (or higher) needed, instead of object-level RBAC
     needs_power_user: bool = False
 
-    def url_path(self, **path_params: str) -> str:
-        return self.path.format(**path_params)
-
 
 def _e(name: str, method: str, path: str, *scopes: str, **flags: bool) -> Endpoint:
     return Endpoint(name=name, method=method, path=path, scopes=scopes, **flags)

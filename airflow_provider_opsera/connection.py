@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import urllib.parse
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,6 +26,11 @@ class OpseraConnectionSettings:
     @property
     def authorization(self) -> str:
         return f"{self.auth_prefix} {self.token}" if self.auth_prefix else self.token
+
+    def url_for(self, path: str, path_params: dict[str, Any] | None = None) -> str:
+        """The full URL of an endpoint path such as ``/api/v2/data/people/{email}``."""
+        quoted = {k: urllib.parse.quote(str(v), safe="") for k, v in (path_params or {}).items()}
+        return self.base_url + path.format(**quoted)
 
     @classmethod
     def from_connection(cls, conn: Any) -> OpseraConnectionSettings:

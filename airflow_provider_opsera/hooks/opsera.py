@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-import urllib.parse
 from functools import cached_property
 from typing import Any
 
@@ -20,14 +19,13 @@ from airflow_provider_opsera.connection_form import (
     legacy_ui_field_behaviour,
 )
 from airflow_provider_opsera.exceptions import (
-    OpseraAmbiguousRequestError,
     OpseraAuthenticationError,
     OpseraError,
     OpseraPermissionError,
     OpseraTransportError,
 )
 from airflow_provider_opsera.hooks.responses import error_for, may_be_capped, page_records, parse_json
-from airflow_provider_opsera.hooks.retry import DEFAULT_RETRY_POLICY, RetryPolicy, retrying_kwargs
+from airflow_provider_opsera.hooks.retry import DEFAULT_RETRY_POLICY, RetryPolicy, query_params, retrying_kwargs
 from airflow_provider_opsera.token import check_token_expiry, token_expiry
 
 MAX_CURSOR_PAGES = 1000
@@ -107,9 +105,8 @@ class OpseraHook(BaseHook):
         endpoint = ENDPOINTS[name]
         settings = self.settings
         check_token_expiry(settings.token)  # a long-lived hook must not send a token that expired meanwhile
-        quoted = {k: urllib.parse.quote(str(v), safe="") for k, v in (path_params or {}).items()}
-        url = settings.base_url + endpoint.url_path(**quoted)
-        params = {k: v for k, v in (params or {}).items() if v not in (None, "")}
+        url = settings.url_for(endpoint.path, path_params)
+        params = query_params(params)
         import tenacity
 
         try:
@@ -119,14 +116,10 @@ class OpseraHook(BaseHook):
                 with attempt:
                     return self._send_once(endpoint, url, settings, json, params)
         except OpseraError as error:
-            if self.retry_policy.is_ambiguous(error, endpoint):
-                raise OpseraAmbiguousRequestError(
-                    f"Opsera {endpoint.name} may or may not have been carried out: {error}",
-                    cause=error,
-                    status_code=error.status_code,
-                    endpoint=endpoint.name,
-                ) from error
-            raise
+            final = self.retry_policy.final_error(error, endpoint)
+            if final is error:
+                raise
+            raise final from error
         raise AssertionError("unreachable: tenacity either returns or raises")
 
     def _send_once(

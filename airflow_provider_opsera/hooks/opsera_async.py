@@ -21,13 +21,12 @@ from airflow_provider_opsera._compat import BaseHook
 from airflow_provider_opsera.api import ENDPOINTS, Endpoint
 from airflow_provider_opsera.connection import OpseraConnectionSettings
 from airflow_provider_opsera.exceptions import (
-    OpseraAmbiguousRequestError,
     OpseraError,
     OpseraTransportError,
 )
 from airflow_provider_opsera.hooks.opsera import register_secrets, task_status_text
 from airflow_provider_opsera.hooks.responses import error_for, page_records, parse_json
-from airflow_provider_opsera.hooks.retry import DEFAULT_RETRY_POLICY, RetryPolicy, retrying_kwargs
+from airflow_provider_opsera.hooks.retry import DEFAULT_RETRY_POLICY, RetryPolicy, query_params, retrying_kwargs
 from airflow_provider_opsera.token import check_token_expiry
 
 log = logging.getLogger(__name__)
@@ -114,9 +113,8 @@ class OpseraAsyncHook:
         endpoint = ENDPOINTS[name]
         settings = await self.settings()
         check_token_expiry(settings.token)
-        quoted = {k: urllib.parse.quote(str(v), safe="") for k, v in (path_params or {}).items()}
-        url = settings.base_url + endpoint.url_path(**quoted)
-        params = {k: str(v) for k, v in (params or {}).items() if v not in (None, "")}
+        url = settings.url_for(endpoint.path, path_params)
+        params = query_params(params)
         try:
             async for attempt in tenacity.AsyncRetrying(
                 **retrying_kwargs(self.retry_policy, endpoint, sleep=self._sleep, log=log)
@@ -124,14 +122,10 @@ class OpseraAsyncHook:
                 with attempt:
                     return await self._send_once(endpoint, url, settings, json, params)
         except OpseraError as error:
-            if self.retry_policy.is_ambiguous(error, endpoint):
-                raise OpseraAmbiguousRequestError(
-                    f"Opsera {endpoint.name} may or may not have been carried out: {error}",
-                    cause=error,
-                    status_code=error.status_code,
-                    endpoint=endpoint.name,
-                ) from error
-            raise
+            final = self.retry_policy.final_error(error, endpoint)
+            if final is error:
+                raise
+            raise final from error
         raise AssertionError("unreachable: tenacity either returns or raises")
 
     async def _send_once(

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
+from typing import Any
 
 from airflow_provider_opsera.api import Endpoint
 from airflow_provider_opsera.exceptions import (
+    OpseraAmbiguousRequestError,
     OpseraBadResponseError,
     OpseraError,
     OpseraRateLimitError,
@@ -15,6 +17,11 @@ from airflow_provider_opsera.exceptions import (
 )
 
 RETRYABLE_STATUS = frozenset({500, 502, 503, 504})
+
+
+def query_params(params: dict[str, Any] | None) -> dict[str, str]:
+    """Query parameters as sent: empty values left out, everything as text."""
+    return {k: str(v) for k, v in (params or {}).items() if v not in (None, "")}
 
 
 @dataclass(frozen=True)
@@ -46,6 +53,17 @@ class RetryPolicy:
         if isinstance(error, OpseraTransportError):
             return error.may_have_reached_server
         return isinstance(error, (OpseraServerError, OpseraBadResponseError))
+
+    def final_error(self, error: OpseraError, endpoint: Endpoint) -> OpseraError:
+        """What a caller sees once retrying is over: an ambiguous call says so."""
+        if not self.is_ambiguous(error, endpoint):
+            return error
+        return OpseraAmbiguousRequestError(
+            f"Opsera {endpoint.name} may or may not have been carried out: {error}",
+            cause=error,
+            status_code=error.status_code,
+            endpoint=endpoint.name,
+        )
 
     def wait_seconds(self, attempt: int, error: BaseException | None) -> float:
         if isinstance(error, OpseraRateLimitError) and error.retry_after is not None:

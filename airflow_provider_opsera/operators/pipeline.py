@@ -319,7 +319,19 @@ class OpseraRunPipelineOperator(ResumableJobMixin, _PipelineOperator):
             self._follower(self.pipeline_id, self.run_count).stop("the task was killed")
 
 
-class OpseraStopPipelineOperator(_PipelineOperator):
+class _PipelineCommandOperator(_PipelineOperator):
+    """Sends one command about a pipeline and returns Opsera's answer."""
+
+    hook_method: str
+
+    def execute(self, context: Any) -> Any:
+        answer = getattr(self.hook, self.hook_method)(self.pipeline_id)
+        message = answer.get("message") or answer if isinstance(answer, dict) else answer
+        self.log.info("Opsera pipeline %s: %s", self.pipeline_id, message)
+        return answer
+
+
+class OpseraStopPipelineOperator(_PipelineCommandOperator):
     """Stop a pipeline's current run. Opsera's stop is soft: the current step finishes first.
 
     :param pipeline_id: the pipeline's id; templated
@@ -327,13 +339,10 @@ class OpseraStopPipelineOperator(_PipelineOperator):
     :return: Opsera's answer, e.g. ``{"status": "success", "message": "The pipeline has been stopped."}``
     """
 
-    def execute(self, context: Any) -> Any:
-        answer = self.hook.stop_pipeline(self.pipeline_id)
-        self.log.info("Opsera pipeline %s: %s", self.pipeline_id, _message(answer))
-        return answer
+    hook_method = "stop_pipeline"
 
 
-class OpseraResetPipelineOperator(_PipelineOperator):
+class OpseraResetPipelineOperator(_PipelineCommandOperator):
     """Reset a pipeline's run status (an active run is abandoned), e.g. to clear a stuck run.
 
     :param pipeline_id: the pipeline's id; templated
@@ -341,11 +350,4 @@ class OpseraResetPipelineOperator(_PipelineOperator):
     :return: Opsera's answer, e.g. ``{"status": "success", "message": "The pipeline run status has been reset."}``
     """
 
-    def execute(self, context: Any) -> Any:
-        answer = self.hook.reset_pipeline(self.pipeline_id)
-        self.log.info("Opsera pipeline %s: %s", self.pipeline_id, _message(answer))
-        return answer
-
-
-def _message(answer: Any) -> str:
-    return str(answer.get("message") or answer) if isinstance(answer, dict) else str(answer)
+    hook_method = "reset_pipeline"
