@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 import urllib.parse
+import datetime as dt
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from airflow_provider_opsera.exceptions import OpseraConnectionConfigError
+from airflow_provider_opsera.token import token_expiry
 
 DEFAULT_TIMEOUT = 30.0
 DEFAULT_AUTH_PREFIX = "Bearer"
@@ -22,6 +25,11 @@ class OpseraConnectionSettings:
     verify: bool | str = True
     proxies: dict[str, str] | None = None
     portal_url: str | None = None
+
+    @cached_property
+    def token_expires(self) -> dt.datetime | None:
+        """The token's ``exp`` claim, read once (every request checks it)."""
+        return token_expiry(self.token)
 
     @property
     def authorization(self) -> str:

@@ -29,7 +29,11 @@ def token_expiry(token: str) -> dt.datetime | None:
 
 def check_token_expiry(token: str, *, now: dt.datetime | None = None) -> str | None:
     """Raise when the token has expired; return a warning when it expires soon, else None."""
-    expires = token_expiry(token)
+    return check_expiry(token_expiry(token), now=now)
+
+
+def check_expiry(expires: dt.datetime | None, *, now: dt.datetime | None = None) -> str | None:
+    """:func:`check_token_expiry` for an expiry already read from the token."""
     if expires is None:
         return None
     now = now or dt.datetime.now(dt.timezone.utc)

@@ -25,8 +25,15 @@ from airflow_provider_opsera.exceptions import (
     OpseraTransportError,
 )
 from airflow_provider_opsera.hooks.responses import error_for, may_be_capped, page_records, parse_json
-from airflow_provider_opsera.hooks.retry import DEFAULT_RETRY_POLICY, RetryPolicy, query_params, retrying_kwargs
-from airflow_provider_opsera.token import check_token_expiry, token_expiry
+from airflow_provider_opsera.hooks.retry import (
+    DEFAULT_RETRY_POLICY,
+    RetryPolicy,
+    first_retry_wait,
+    query_params,
+    raise_final,
+    retrying_kwargs,
+)
+from airflow_provider_opsera.token import check_expiry
 
 MAX_CURSOR_PAGES = 1000
 
@@ -74,7 +81,7 @@ class OpseraHook(BaseHook):
     def settings(self) -> OpseraConnectionSettings:
         settings = OpseraConnectionSettings.from_connection(self.get_connection(self.opsera_conn_id))
         register_secrets(settings)
-        warning = check_token_expiry(settings.token)
+        warning = check_expiry(settings.token_expires)
         if warning:
             self.log.warning(warning)
         return settings
@@ -104,9 +111,13 @@ class OpseraHook(BaseHook):
         """Send one API call by its name in :data:`ENDPOINTS`, with retries; return the parsed JSON."""
         endpoint = ENDPOINTS[name]
         settings = self.settings
-        check_token_expiry(settings.token)  # a long-lived hook must not send a token that expired meanwhile
+        check_expiry(settings.token_expires)  # a long-lived hook must not send a token that expired meanwhile
         url = settings.url_for(endpoint.path, path_params)
         params = query_params(params)
+        try:
+            return self._send_once(endpoint, url, settings, json, params)
+        except OpseraError as error:
+            self._sleep(first_retry_wait(self.retry_policy, endpoint, error, self.log))
         import tenacity
 
         try:
@@ -116,10 +127,7 @@ class OpseraHook(BaseHook):
                 with attempt:
                     return self._send_once(endpoint, url, settings, json, params)
         except OpseraError as error:
-            final = self.retry_policy.final_error(error, endpoint)
-            if final is error:
-                raise
-            raise final from error
+            raise_final(self.retry_policy, error, endpoint)
         raise AssertionError("unreachable: tenacity either returns or raises")
 
     def _send_once(
@@ -321,7 +329,7 @@ class OpseraHook(BaseHook):
             return False, f"The token is valid but not allowed to list pipelines: {error}"
         except OpseraError as error:
             return False, str(error)
-        expires = token_expiry(settings.token)
+        expires = settings.token_expires
         count = len(pipelines) if isinstance(pipelines, list) else "some"
         expiry = f"; the token expires {expires:%Y-%m-%d %H:%M} UTC" if expires else ""
         return True, f"Connected to Opsera at {settings.base_url}: {count} pipelines visible{expiry}."

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
+import time
 import urllib.parse
 import weakref
 from functools import lru_cache
@@ -21,13 +22,21 @@ from airflow_provider_opsera._compat import BaseHook
 from airflow_provider_opsera.api import ENDPOINTS, Endpoint
 from airflow_provider_opsera.connection import OpseraConnectionSettings
 from airflow_provider_opsera.exceptions import (
+    OpseraAuthenticationError,
     OpseraError,
     OpseraTransportError,
 )
 from airflow_provider_opsera.hooks.opsera import register_secrets, task_status_text
 from airflow_provider_opsera.hooks.responses import error_for, page_records, parse_json
-from airflow_provider_opsera.hooks.retry import DEFAULT_RETRY_POLICY, RetryPolicy, query_params, retrying_kwargs
-from airflow_provider_opsera.token import check_token_expiry
+from airflow_provider_opsera.hooks.retry import (
+    DEFAULT_RETRY_POLICY,
+    RetryPolicy,
+    first_retry_wait,
+    query_params,
+    raise_final,
+    retrying_kwargs,
+)
+from airflow_provider_opsera.token import check_expiry
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +75,48 @@ async def read_connection(conn_id: str) -> Any:
     return await sync_to_async(BaseHook.get_connection)(conn_id)
 
 
+#: seconds a connection read is shared by the waits on one event loop; a rotated token is seen after this
+SETTINGS_TTL = 300.0
+
+_SETTINGS: weakref.WeakKeyDictionary[
+    asyncio.AbstractEventLoop, dict[str, tuple[asyncio.Task, float]]
+] = weakref.WeakKeyDictionary()
+
+
+async def connection_settings(conn_id: str) -> OpseraConnectionSettings:
+    """The connection's settings, read once per event loop and connection id for ``SETTINGS_TTL``.
+
+    Thousands of waits in one triggerer share a connection: reading it once per wait would
+    queue thousands of secrets-backend lookups before the first poll.
+    """
+    loop = asyncio.get_running_loop()
+    cache = _SETTINGS.setdefault(loop, {})
+    entry = cache.get(conn_id)
+    now = time.monotonic()
+    stale = entry is None or now - entry[1] > SETTINGS_TTL
+    if not stale and entry[0].done() and entry[0].exception() is not None:
+        stale = True  # a failed read is not kept: the next poll tries again
+    if stale:
+        entry = cache[conn_id] = (loop.create_task(_read_settings(conn_id)), now)
+    return await asyncio.shield(entry[0])
+
+
+def forget_connection_settings(conn_id: str) -> None:
+    """Read the connection again on next use (after a 401: the token may have been replaced)."""
+    cache = _SETTINGS.get(asyncio.get_running_loop())
+    if cache:
+        cache.pop(conn_id, None)
+
+
+async def _read_settings(conn_id: str) -> OpseraConnectionSettings:
+    settings = OpseraConnectionSettings.from_connection(await read_connection(conn_id))
+    register_secrets(settings)
+    warning = check_expiry(settings.token_expires)
+    if warning:
+        log.warning(warning)
+    return settings
+
+
 @lru_cache(maxsize=16)
 def _ssl_for(verify: bool | str) -> ssl.SSLContext | bool:
     if verify is False:
@@ -88,17 +139,9 @@ class OpseraAsyncHook:
         self.opsera_conn_id = opsera_conn_id
         self.retry_policy = retry_policy
         self._sleep = sleep or asyncio.sleep
-        self._settings: OpseraConnectionSettings | None = None
 
     async def settings(self) -> OpseraConnectionSettings:
-        if self._settings is None:
-            settings = OpseraConnectionSettings.from_connection(await read_connection(self.opsera_conn_id))
-            register_secrets(settings)
-            warning = check_token_expiry(settings.token)
-            if warning:
-                log.warning(warning)
-            self._settings = settings
-        return self._settings
+        return await connection_settings(self.opsera_conn_id)
 
     async def call(
         self,
@@ -108,13 +151,20 @@ class OpseraAsyncHook:
         json: Any = None,
         params: dict[str, Any] | None = None,
     ) -> Any:
-        import tenacity
-
         endpoint = ENDPOINTS[name]
         settings = await self.settings()
-        check_token_expiry(settings.token)
+        check_expiry(settings.token_expires)
         url = settings.url_for(endpoint.path, path_params)
         params = query_params(params)
+        try:
+            return await self._send_once(endpoint, url, settings, json, params)
+        except OpseraAuthenticationError:
+            forget_connection_settings(self.opsera_conn_id)
+            raise
+        except OpseraError as error:
+            await self._sleep(first_retry_wait(self.retry_policy, endpoint, error, log))
+        import tenacity
+
         try:
             async for attempt in tenacity.AsyncRetrying(
                 **retrying_kwargs(self.retry_policy, endpoint, sleep=self._sleep, log=log)
@@ -122,10 +172,7 @@ class OpseraAsyncHook:
                 with attempt:
                     return await self._send_once(endpoint, url, settings, json, params)
         except OpseraError as error:
-            final = self.retry_policy.final_error(error, endpoint)
-            if final is error:
-                raise
-            raise final from error
+            raise_final(self.retry_policy, error, endpoint)
         raise AssertionError("unreachable: tenacity either returns or raises")
 
     async def _send_once(

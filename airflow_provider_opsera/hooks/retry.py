@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 
 from airflow_provider_opsera.api import Endpoint
 from airflow_provider_opsera.exceptions import (
@@ -75,27 +75,54 @@ class RetryPolicy:
 DEFAULT_RETRY_POLICY = RetryPolicy()
 
 
-def retrying_kwargs(policy: RetryPolicy, endpoint: Endpoint, *, sleep, log) -> dict:
-    """Arguments for ``tenacity.Retrying`` / ``AsyncRetrying``: the same policy on both sides."""
+def raise_final(policy: RetryPolicy, error: OpseraError, endpoint: Endpoint) -> NoReturn:
+    """Raise what a caller sees once retrying is over (an ambiguous call says so)."""
+    final = policy.final_error(error, endpoint)
+    if final is error:
+        raise error
+    raise final from error
+
+
+def first_retry_wait(policy: RetryPolicy, endpoint: Endpoint, error: OpseraError, log: Any) -> float:
+    """Seconds to wait after a failed first attempt (sent without tenacity), or raise the final error.
+
+    Most calls succeed at once; entering tenacity only after a failure keeps a poll
+    cheap when thousands of waits share one triggerer.
+    """
+    if policy.max_attempts < 2 or not policy.is_retryable(error, endpoint):
+        raise_final(policy, error, endpoint)
+    seconds = policy.wait_seconds(1, error)
+    _log_retry(log, endpoint, 1, policy.max_attempts, seconds, error)
+    return seconds
+
+
+def _log_retry(log: Any, endpoint: Endpoint, attempt: int, attempts: int, seconds: float, error: Any) -> None:
+    log.warning(
+        "Opsera %s failed (attempt %d of %d), retrying in %.1f s: %s", endpoint.name, attempt, attempts, seconds, error
+    )
+
+
+def retrying_kwargs(policy: RetryPolicy, endpoint: Endpoint, *, sleep: Any, log: Any) -> dict:
+    """Arguments for ``tenacity.Retrying`` / ``AsyncRetrying`` for the attempts after the first.
+
+    The same policy on both sides; tenacity's first attempt is the call's second.
+    """
     import tenacity
 
+    def _attempt(state: tenacity.RetryCallState) -> int:
+        return state.attempt_number + 1
+
     def _wait(state: tenacity.RetryCallState) -> float:
-        return policy.wait_seconds(state.attempt_number, state.outcome.exception() if state.outcome else None)
+        return policy.wait_seconds(_attempt(state), state.outcome.exception() if state.outcome else None)
 
     def _before_sleep(state: tenacity.RetryCallState) -> None:
+        seconds = state.next_action.sleep if state.next_action else 0.0
         error = state.outcome.exception() if state.outcome else None
-        log.warning(
-            "Opsera %s failed (attempt %d of %d), retrying in %.1f s: %s",
-            endpoint.name,
-            state.attempt_number,
-            policy.max_attempts,
-            state.next_action.sleep if state.next_action else 0.0,
-            error,
-        )
+        _log_retry(log, endpoint, _attempt(state), policy.max_attempts, seconds, error)
 
     return {
         "retry": tenacity.retry_if_exception(lambda error: policy.is_retryable(error, endpoint)),
-        "stop": tenacity.stop_after_attempt(policy.max_attempts) | tenacity.stop_after_delay(policy.total),
+        "stop": tenacity.stop_after_attempt(policy.max_attempts - 1) | tenacity.stop_after_delay(policy.total),
         "wait": _wait,
         "sleep": sleep,
         "before_sleep": _before_sleep,

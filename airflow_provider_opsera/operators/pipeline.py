@@ -14,7 +14,6 @@ from airflow_provider_opsera.links.opsera import PIPELINE_RUN_URL_KEY, OpseraPip
 from airflow_provider_opsera.pipeline_run import PipelineRunFollower
 from airflow_provider_opsera.resumable import ResumableJobMixin
 from airflow_provider_opsera.status import OpseraRunStatus, RunOutcome
-from airflow_provider_opsera.triggers.pipeline import OpseraPipelineRunTrigger
 from airflow_provider_opsera.waiting import (
     EVENT_STATUS_OF,
     TIMEOUT,
@@ -250,6 +249,9 @@ class OpseraRunPipelineOperator(ResumableJobMixin, _PipelineOperator):
             self.log.info("Not waiting for run %d (wait_for_completion=False).", run_count)
             return run_count
         if self.deferrable:
+            # imported here: Airflow's trigger base is not needed to parse a DAG
+            from airflow_provider_opsera.triggers.pipeline import OpseraPipelineRunTrigger
+
             self.defer(
                 trigger=OpseraPipelineRunTrigger(
                     pipeline_id=self.pipeline_id,

@@ -11,7 +11,6 @@ from airflow_provider_opsera._compat import AirflowSensorTimeout, BaseSensorOper
 from airflow_provider_opsera.exceptions import OpseraError
 from airflow_provider_opsera.links.opsera import PIPELINE_RUN_URL_KEY, OpseraPipelineRunLink
 from airflow_provider_opsera.pipeline_run import PipelineRunFollower
-from airflow_provider_opsera.triggers.pipeline import OpseraPipelineRunTrigger
 from airflow_provider_opsera.waiting import EVENT_STATUS_OF, TIMEOUT, FailedPolls
 
 if TYPE_CHECKING:
@@ -72,6 +71,9 @@ class OpseraPipelineRunSensor(BaseSensorOperator):
         self.run_count = validation.positive_int(self.run_count, "run_count")
         context["ti"].xcom_push(key=PIPELINE_RUN_URL_KEY, value=self.hook.pipeline_url(self.pipeline_id))
         if self.deferrable:
+            # imported here: Airflow's trigger base is not needed to parse a DAG
+            from airflow_provider_opsera.triggers.pipeline import OpseraPipelineRunTrigger
+
             self.defer(
                 trigger=OpseraPipelineRunTrigger(
                     pipeline_id=self.pipeline_id,

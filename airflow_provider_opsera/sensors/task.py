@@ -10,7 +10,6 @@ from airflow_provider_opsera import validation
 from airflow_provider_opsera._compat import AirflowSensorTimeout, BaseSensorOperator, default_deferrable
 from airflow_provider_opsera.exceptions import OpseraError
 from airflow_provider_opsera.run_logs import RunLogFollower
-from airflow_provider_opsera.triggers.task import OpseraTaskTrigger
 from airflow_provider_opsera.waiting import (
     EVENT_STATUS_OF,
     FAILED,
@@ -74,6 +73,9 @@ class OpseraTaskSensor(BaseSensorOperator):
     def execute(self, context: Any) -> Any:
         self.opsera_task_id = validation.object_id(self.opsera_task_id, "opsera_task_id")
         if self.deferrable:
+            # imported here: Airflow's trigger base is not needed to parse a DAG
+            from airflow_provider_opsera.triggers.task import OpseraTaskTrigger
+
             self.defer(
                 trigger=OpseraTaskTrigger(
                     opsera_task_id=self.opsera_task_id,
