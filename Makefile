@@ -21,10 +21,40 @@ install: $(VENV)/.installed-$(AIRFLOW_VERSION)
 ## The whole suite: unit, emulator (real sockets), real Airflow (dag.test and end to end).
 test: install
 	$(PY) -m pytest tests $(PYTEST_ARGS)
+	$(MAKE) --no-print-directory matrix-smoke
 
 ## The main job on the embedded emulator, in real Airflow.
 demo: install
 	$(PY) scripts/demo.py
+
+## Real Airflow 3 processes (scheduler, dag-processor, triggerer, API server) on the emulator, and headless Chromium on Airflow's UI.
+e2e: install
+	$(PY) -m pytest tests/e2e $(PYTEST_ARGS)
+
+## Unit, emulator and dag.test() suites on each supported Airflow, each in its own .venv-X.Y.
+MATRIX_VERSIONS ?= 2.11.2 3.0.6 3.3.2
+SMOKE_VERSIONS ?= 2.11.2 3.0.6
+.PHONY: matrix-smoke
+matrix:
+	PYTHON=$(PYTHON) scripts/matrix.sh $(MATRIX_VERSIONS)
+
+## Provider info, hook and one dag.test() on the older supported Airflows (part of make test).
+matrix-smoke:
+	PYTHON=$(PYTHON) scripts/matrix.sh --smoke $(SMOKE_VERSIONS)
+
+## Import, triggerer and per-run costs against the dbt Cloud provider; writes BENCHMARKS.md (~11 min; not part of make test).
+BENCH_VENV ?= .venv-bench
+BENCH_PY := $(BENCH_VENV)/bin/python
+BENCH_ARGS ?=
+$(BENCH_VENV)/.installed-$(AIRFLOW_VERSION): pyproject.toml
+	$(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_PY) -m pip install --quiet --upgrade pip
+	$(BENCH_PY) -m pip install --quiet "apache-airflow==$(AIRFLOW_VERSION)" -e . apache-airflow-providers-dbt-cloud
+	rm -f $(BENCH_VENV)/.installed-*
+	touch $@
+
+bench: $(BENCH_VENV)/.installed-$(AIRFLOW_VERSION)
+	AIRFLOW_HOME=$(CURDIR)/bench/out/airflow-home $(BENCH_PY) -m bench.run $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .airflow .pytest_cache build *.egg-info

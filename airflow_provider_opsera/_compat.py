@@ -7,32 +7,39 @@ reads the same on every supported Airflow.
 from __future__ import annotations
 
 try:  # Airflow 3: the task SDK
-    from airflow.sdk import BaseHook, BaseOperator, BaseOperatorLink, BaseSensorOperator, conf
+    from airflow.sdk import BaseOperator, BaseOperatorLink, BaseSensorOperator
+
+    AIRFLOW_V3 = True
+except ImportError:  # Airflow 2.11
+    from airflow.models import BaseOperator, BaseOperatorLink  # type: ignore[no-redef]
+    from airflow.sensors.base import BaseSensorOperator  # type: ignore[no-redef]
+
+    AIRFLOW_V3 = False
+
+# Airflow 3.0's task SDK has the operators but not yet the hook base, the config or the
+# exceptions: those come from the core modules there, as on Airflow 2.
+try:
+    from airflow.sdk import BaseHook
+except ImportError:
+    from airflow.hooks.base import BaseHook  # type: ignore[no-redef]
+
+try:
+    from airflow.sdk import conf
+except ImportError:
+    from airflow.configuration import conf  # type: ignore[no-redef]
+
+try:
     from airflow.sdk.exceptions import (
         AirflowException,
         AirflowFailException,
         AirflowSkipException,
-        TaskDeferralTimeout,
     )
-
-    AIRFLOW_V3 = True
-except ImportError:  # Airflow 2.11
-    from airflow.configuration import conf  # type: ignore[no-redef]
+except ImportError:
     from airflow.exceptions import (  # type: ignore[no-redef]
         AirflowException,
         AirflowFailException,
         AirflowSkipException,
     )
-    from airflow.hooks.base import BaseHook  # type: ignore[no-redef]
-    from airflow.models import BaseOperator, BaseOperatorLink  # type: ignore[no-redef]
-    from airflow.sensors.base import BaseSensorOperator  # type: ignore[no-redef]
-
-    try:
-        from airflow.exceptions import TaskDeferralTimeout  # type: ignore[no-redef]
-    except ImportError:  # Airflow 2.11 fails a timed-out deferral with TaskDeferralError
-        from airflow.exceptions import TaskDeferralError as TaskDeferralTimeout  # type: ignore[no-redef]
-
-    AIRFLOW_V3 = False
 
 try:  # not every task SDK version exports it; the core module always has it
     from airflow.sdk.exceptions import AirflowSensorTimeout
@@ -63,7 +70,6 @@ __all__ = [
     "BaseOperator",
     "BaseOperatorLink",
     "BaseSensorOperator",
-    "TaskDeferralTimeout",
     "conf",
     "default_deferrable",
     "mask_secret",

@@ -64,6 +64,8 @@ def test_operator_sensor_trigger_and_example_dag_modules_import_light():
             "import sys, runpy",
             "import airflow_provider_opsera._compat  # Airflow's base classes: the baseline",
             "from airflow.triggers.base import BaseTrigger",
+            "# building any operator makes Airflow 3.0 import its own web stack (aiohttp among it)",
+            "airflow_provider_opsera._compat.BaseOperator(task_id='baseline')",
             "before = set(sys.modules)",
             "import airflow_provider_opsera.operators.pipeline",
             "import airflow_provider_opsera.sensors.pipeline, airflow_provider_opsera.sensors.task",

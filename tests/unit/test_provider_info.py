@@ -60,7 +60,10 @@ def test_airflow_reads_the_form_from_the_provider_info():
     behaviour = manager.field_behaviours["opsera"]
     assert behaviour["relabeling"]["password"] == "Personal access token"
     widgets = manager.connection_form_widgets
-    assert widgets["extra__opsera__portal_url"].field["schema"]["title"] == "Portal URL"
+    field = widgets["extra__opsera__portal_url"].field
+    # Airflow 3.2+ reads the provider info (a param dict); older Airflow the hook's WTForms fields
+    title = field["schema"]["title"] if isinstance(field, dict) else field.args[0]
+    assert title == "Portal URL"
     assert set(CONN_FIELDS) == {k.split("__")[-1] for k in widgets if k.startswith("extra__opsera__")}
 
 
@@ -76,7 +79,9 @@ def test_airflow_cli_lists_the_provider():
 def test_importing_operators_and_sensors_stays_light():
     """A DAG file that imports the provider must not pull in the HTTP stacks."""
     probe = (
-        "import sys, airflow.sdk\n"
+        "import sys\n"
+        "try:\n    import airflow.sdk\n"
+        "except ImportError:  # Airflow 2\n    import airflow.models.baseoperator\n"
         "before = set(sys.modules)\n"
         "import airflow_provider_opsera\n"
         "from airflow_provider_opsera.operators import OpseraRunPipelineOperator\n"

@@ -1,0 +1,507 @@
+"""A real Airflow (scheduler, dag-processor, triggerer, api-server) and an Opsera emulator,
+each a separate process in its own process group, for the end-to-end tests.
+
+Everything started here is stopped by :meth:`Stack.stop`, which the session fixture
+calls in a finalizer and which is also registered with :mod:`atexit`; each child is
+additionally asked by the kernel to stop when the test process dies (``PR_SET_PDEATHSIG``).
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable
+
+import requests
+
+REPO = Path(__file__).resolve().parents[2]
+EXAMPLE_DAGS = REPO / "example_dags"
+E2E_DAGS = Path(__file__).resolve().parent / "dags"
+E2E_PLUGINS = Path(__file__).resolve().parent / "plugins"
+ARTIFACTS = REPO / "artifacts"
+
+#: emulated seconds per real second: the 90 s pipeline takes 3 s, the 30 min soak one minute
+TIME_SCALE = float(os.environ.get("OPSERA_E2E_TIME_SCALE", "30"))
+STARTUP_TIMEOUT = float(os.environ.get("OPSERA_E2E_STARTUP_TIMEOUT", "240"))
+LISTENING = re.compile(r"Opsera emulator listening on (http://\S+)")
+
+
+class StackError(RuntimeError):
+    pass
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _load_prctl():
+    try:
+        import ctypes
+
+        return ctypes.CDLL("libc.so.6", use_errno=True).prctl
+    except Exception:  # not Linux: the finalizers and atexit still stop the groups
+        return None
+
+
+_PRCTL = _load_prctl()  # loaded here: a child between fork and exec must not load libraries
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """Runs in the child before exec: SIGTERM it when the test process dies."""
+    if _PRCTL is not None:
+        _PRCTL(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def spawn(args: list[str], **kwargs: Any) -> subprocess.Popen:
+    """A child in its own process group (so the whole group can be signalled) that dies with us."""
+    return subprocess.Popen(args, start_new_session=True, preexec_fn=_die_with_parent, **kwargs)
+
+
+@dataclass
+class Process:
+    name: str
+    popen: subprocess.Popen
+    log_path: Path
+
+    def alive(self) -> bool:
+        return self.popen.poll() is None
+
+    def signal_group(self, sig: int) -> None:
+        try:
+            os.killpg(self.popen.pid, sig)  # the leader of its own group (start_new_session)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+    def stop(self, grace: float = 10.0) -> None:
+        stop_all([self], grace)
+
+    def tail(self, lines: int = 80) -> str:
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except OSError:
+            return ""
+        return "\n".join(text.splitlines()[-lines:])
+
+
+def stop_all(processes: list[Process], grace: float = 10.0) -> None:
+    """SIGTERM every process group at once, wait up to ``grace`` seconds, then SIGKILL what is left."""
+    for process in processes:
+        if process.alive():
+            process.signal_group(signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    for process in processes:
+        try:
+            process.popen.wait(max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            pass
+    for process in processes:
+        process.signal_group(signal.SIGKILL)  # also the children that outlived their leader
+        try:
+            process.popen.wait(5)
+        except subprocess.TimeoutExpired:
+            pass
+
+
+@dataclass
+class Stack:
+    """The emulator and the Airflow components, with helpers for their HTTP APIs."""
+
+    home: Path
+    dags_folder: Path
+    processes: dict[str, Process] = field(default_factory=dict)
+    emulator_url: str = ""
+    api_url: str = ""
+    env: dict[str, str] = field(default_factory=dict, repr=False)
+    _secrets: list[str] = field(default_factory=list, repr=False)
+    _stopped: bool = False
+
+    # ----- lifecycle
+
+    @classmethod
+    def start(cls, *, extra_env: dict[str, str] | None = None) -> Stack:
+        home = Path(tempfile.mkdtemp(prefix="opsera-e2e-home-"))
+        stack = cls(home=home, dags_folder=home / "dags")
+        atexit.register(stack.stop)
+        stack._stop_on_sigterm()
+        try:
+            stack._start(extra_env or {})
+        except StackError as error:
+            logs = stack.logs()
+            stack.stop()
+            raise StackError(f"{error}\n{logs}") from None
+        except BaseException:
+            stack.stop()
+            raise
+        return stack
+
+    def _stop_on_sigterm(self) -> None:
+        """A SIGTERM to the test process (a CI timeout, say) stops the stack before the process ends."""
+        import threading
+
+        if threading.current_thread() is not threading.main_thread():
+            return
+        previous = signal.getsignal(signal.SIGTERM)
+
+        def on_sigterm(signum, frame):
+            self.stop()
+            signal.signal(signal.SIGTERM, previous if callable(previous) else signal.SIG_DFL)
+            os.kill(os.getpid(), signal.SIGTERM)
+
+        signal.signal(signal.SIGTERM, on_sigterm)
+
+    def _start(self, extra_env: dict[str, str]) -> None:
+        (self.home / "logs").mkdir(parents=True)
+        self.dags_folder.mkdir()
+        self.sync_dags()
+        self._start_emulator()
+        token = self.emulator_tokens()["admin"]
+        self._secrets.append(token)
+        api_port = free_port()
+        self.api_url = f"http://127.0.0.1:{api_port}"
+        self.env = self._airflow_env(api_port, token, extra_env)
+        self._run_once("db-migrate", ["db", "migrate"], timeout=300)
+        self._spawn("api-server", ["api-server", "--host", "127.0.0.1", "--port", str(api_port), "--workers", "1"])
+        for name in ("scheduler", "dag-processor", "triggerer"):
+            self._spawn(name, [name])
+        self.wait_for(self._api_healthy, STARTUP_TIMEOUT, "the Airflow API server and scheduler to be healthy")
+
+    def _airflow_env(self, api_port: int, token: str, extra_env: dict[str, str]) -> dict[str, str]:
+        # Nothing from the test process's own Airflow settings (unit test mode, its home) leaks in.
+        env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
+        connection = {
+            "conn_type": "opsera",
+            "host": self.emulator_url,
+            "password": token,
+            "extra": {"portal_url": f"{self.emulator_url}/portal"},
+        }
+        env.update(
+            {
+                "AIRFLOW_HOME": str(self.home),
+                "AIRFLOW__CORE__DAGS_FOLDER": str(self.dags_folder),
+                "AIRFLOW__CORE__PLUGINS_FOLDER": str(E2E_PLUGINS),
+                "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+                "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+                "AIRFLOW__CORE__PARALLELISM": "8",
+                # nothing runs on a schedule; a test unpauses the DAG it triggers
+                "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
+                "AIRFLOW__CORE__AUTH_MANAGER": (
+                    "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
+                ),
+                "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
+                "AIRFLOW__CORE__TEST_CONNECTION": "Enabled",
+                "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{api_port}/execution/",
+                "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{api_port}",
+                "AIRFLOW__API__SECRET_KEY": os.urandom(16).hex(),
+                "AIRFLOW__API_AUTH__JWT_SECRET": os.urandom(32).hex(),
+                "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{self.home / 'airflow.db'}",
+                "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
+                "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "10",
+                "AIRFLOW__DAG_PROCESSOR__PARSING_PROCESSES": "1",
+                "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "1",
+                "AIRFLOW__SCHEDULER__MIN_FILE_PROCESS_INTERVAL": "10",
+                "AIRFLOW__TRIGGERER__JOB_HEARTBEAT_SEC": "1",
+                "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(self.home / "logs"),
+                "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
+                "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
+                "AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE": "False",
+                "AIRFLOW_CONN_OPSERA_DEFAULT": json.dumps(connection),
+                # the example DAGs' default wait between status polls, in real seconds
+                "OPSERA_EXAMPLE_POLL_INTERVAL": os.environ.get("OPSERA_EXAMPLE_POLL_INTERVAL", "10"),
+                "OPSERA_AUDIT_EXPORT_DIR": str(self.home / "audit-export"),
+                "PYTHONUNBUFFERED": "1",
+            }
+        )
+        env.update(extra_env)
+        return env
+
+    def _start_emulator(self) -> None:
+        log_path = self.home / "emulator.log"
+        log = open(log_path, "w")
+        popen = spawn(
+            [sys.executable, "-m", "airflow_provider_opsera.emulator", "--port", "0", "--time-scale", str(TIME_SCALE)],
+            stdout=subprocess.PIPE,
+            stderr=log,
+            text=True,
+            cwd=REPO,
+        )
+        self.processes["emulator"] = Process("emulator", popen, log_path)
+        deadline = time.monotonic() + 30
+        assert popen.stdout is not None
+        while time.monotonic() < deadline:
+            line = popen.stdout.readline()
+            if not line:
+                raise StackError(f"the emulator exited early:\n{self.processes['emulator'].tail()}")
+            log.write(line)
+            log.flush()
+            match = LISTENING.search(line)
+            if match:
+                self.emulator_url = match.group(1)
+                # keep draining its stdout so it never blocks on a full pipe
+                _drain(popen.stdout, log)
+                return
+        raise StackError("the emulator did not print its listening line in 30 s")
+
+    def _airflow(self) -> list[str]:
+        return [sys.executable, "-m", "airflow"]
+
+    def _run_once(self, name: str, args: list[str], timeout: float) -> None:
+        log_path = self.home / f"{name}.log"
+        with open(log_path, "w") as log:
+            popen = spawn(self._airflow() + args, stdout=log, stderr=subprocess.STDOUT, env=self.env, cwd=self.home)
+            process = Process(name, popen, log_path)
+            self.processes[name] = process
+            try:
+                code = popen.wait(timeout)
+            except subprocess.TimeoutExpired:
+                process.stop()
+                raise StackError(f"airflow {' '.join(args)} took more than {timeout} s:\n{process.tail()}") from None
+        if code != 0:
+            raise StackError(f"airflow {' '.join(args)} exited {code}:\n{self.scrub(process.tail())}")
+        del self.processes[name]
+
+    def _spawn(self, name: str, args: list[str]) -> None:
+        log_path = self.home / f"{name}.log"
+        log = open(log_path, "w")
+        popen = spawn(self._airflow() + args, stdout=log, stderr=subprocess.STDOUT, env=self.env, cwd=self.home)
+        log.close()
+        self.processes[name] = Process(name, popen, log_path)
+
+    def stop(self) -> None:
+        if self._stopped:
+            return
+        self._stopped = True
+        # Airflow first (its tasks may still call the emulator), the emulator last.
+        stop_all([p for n, p in self.processes.items() if n != "emulator"])
+        if "emulator" in self.processes:
+            stop_all([self.processes["emulator"]], grace=5)
+        if os.environ.get("OPSERA_E2E_KEEP_HOME") != "1":
+            shutil.rmtree(self.home, ignore_errors=True)
+
+    # ----- DAG files
+
+    def sync_dags(self) -> list[str]:
+        """Link the example DAGs and the test DAGs into the DAGs folder; new files appear as they are written."""
+        added = []
+        for source_dir in (EXAMPLE_DAGS, E2E_DAGS):
+            if not source_dir.is_dir():
+                continue
+            for path in sorted(source_dir.iterdir()):
+                if path.name.startswith((".", "_")) and path.name != "__init__.py" or path.name == "__pycache__":
+                    continue
+                if path.suffix != ".py" and not path.is_dir():
+                    continue
+                if path.name == "__init__.py":
+                    continue
+                target = self.dags_folder / path.name
+                if not target.exists() and not target.is_symlink():
+                    target.symlink_to(path)
+                    added.append(path.name)
+        return added
+
+    # ----- health and diagnostics
+
+    def check_alive(self) -> None:
+        dead = [p for p in self.processes.values() if not p.alive()]
+        if dead:
+            raise StackError(
+                "stopped unexpectedly: " + ", ".join(f"{p.name} (exit {p.popen.returncode})" for p in dead)
+            )
+
+    def _api_healthy(self) -> bool:
+        self.check_alive()
+        try:
+            answer = requests.get(f"{self.api_url}/api/v2/monitor/health", timeout=5)
+        except requests.RequestException:
+            return False
+        if answer.status_code != 200:
+            return False
+        health = answer.json()
+        return all(
+            (health.get(part) or {}).get("status") == "healthy"
+            for part in ("metadatabase", "scheduler", "triggerer", "dag_processor")
+        )
+
+    def scrub(self, text: str) -> str:
+        for secret in self._secrets:
+            text = text.replace(secret, "***")
+        return text
+
+    def logs(self, lines: int = 120) -> str:
+        parts = []
+        for name, process in self.processes.items():
+            parts.append(f"----- {name} (last {lines} lines of {process.log_path.name}) -----\n{process.tail(lines)}")
+        return self.scrub("\n".join(parts))
+
+    @staticmethod
+    def wait_for(predicate: Callable[[], Any], timeout: float, what: str, interval: float = 0.5) -> Any:
+        deadline = time.monotonic() + timeout
+        while True:
+            value = predicate()
+            if value:
+                return value
+            if time.monotonic() > deadline:
+                raise StackError(f"timed out after {timeout:.0f} s waiting for {what}")
+            time.sleep(interval)
+
+    # ----- the emulator's admin routes
+
+    def emulator_tokens(self) -> dict[str, str]:
+        return requests.get(f"{self.emulator_url}/_emulator/tokens", timeout=10).json()
+
+    def emulator_counts(self) -> dict[str, int]:
+        return requests.get(f"{self.emulator_url}/_emulator/requests", timeout=10).json()["counts"]
+
+    def emulator_state(self) -> dict[str, Any]:
+        return requests.get(f"{self.emulator_url}/_emulator/state", timeout=10).json()
+
+    def opsera(self, path: str, body: dict[str, Any]) -> Any:
+        """A call to the emulated Opsera API with the admin token (which never leaves this process)."""
+        answer = requests.post(
+            f"{self.emulator_url}{path}", json=body, headers={"Authorization": f"Bearer {self._secrets[0]}"}, timeout=10
+        )
+        answer.raise_for_status()
+        return answer.json()
+
+    def pipeline_run_status(self, pipeline_id: str, run_count: int) -> dict[str, Any]:
+        return self.opsera("/api/v1/pipeline/status", {"pipelineId": pipeline_id, "runCount": run_count})
+
+    # ----- Airflow's REST API (v2)
+
+    def api(self, method: str, path: str, *, expect: int | tuple[int, ...] = 200, **kwargs: Any) -> Any:
+        answer = requests.request(method, f"{self.api_url}/api/v2{path}", timeout=30, **kwargs)
+        expected = (expect,) if isinstance(expect, int) else expect
+        if answer.status_code not in expected:
+            raise StackError(f"{method} /api/v2{path} answered {answer.status_code}: {self.scrub(answer.text[:2000])}")
+        if not answer.content:
+            return None
+        try:
+            return answer.json()
+        except ValueError:
+            return answer.text
+
+    def import_errors(self) -> dict[str, str]:
+        errors = self.api("GET", "/importErrors", params={"limit": 100})["import_errors"]
+        return {Path(e["filename"]).name: e["stack_trace"] for e in errors}
+
+    def wait_for_dag(self, dag_id: str, timeout: float = 120) -> dict[str, Any]:
+        def parsed():
+            self.check_alive()
+            answer = requests.get(f"{self.api_url}/api/v2/dags/{dag_id}", timeout=10)
+            return answer.json() if answer.status_code == 200 else None
+
+        try:
+            return self.wait_for(parsed, timeout, f"DAG {dag_id} to be parsed", interval=1)
+        except StackError:
+            raise StackError(f"DAG {dag_id} was not parsed; import errors: {self.import_errors()}") from None
+
+    def trigger(self, dag_id: str, conf: dict[str, Any] | None = None) -> str:
+        self.wait_for_dag(dag_id)
+        self.api("PATCH", f"/dags/{dag_id}", json={"is_paused": False})
+        # a logical date, as the scheduler would give: templates such as {{ ds }} need one
+        logical_date = datetime.now(timezone.utc).isoformat()
+        run = self.api("POST", f"/dags/{dag_id}/dagRuns", json={"logical_date": logical_date, "conf": conf or {}})
+        return run["dag_run_id"]
+
+    def dag_run(self, dag_id: str, run_id: str) -> dict[str, Any]:
+        return self.api("GET", f"/dags/{dag_id}/dagRuns/{run_id}")
+
+    def task_instance(self, dag_id: str, run_id: str, task_id: str) -> dict[str, Any]:
+        return self.api("GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}")
+
+    def task_states(self, dag_id: str, run_id: str) -> dict[str, str | None]:
+        answer = self.api("GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances")
+        return {ti["task_id"]: ti["state"] for ti in answer["task_instances"]}
+
+    def wait_for_run(
+        self,
+        dag_id: str,
+        run_id: str,
+        timeout: float = 180,
+        on_poll: Callable[[dict[str, str | None]], None] | None = None,
+        interval: float = 0.25,
+    ) -> str:
+        """Poll until the run finishes; ``on_poll`` sees every task state snapshot on the way."""
+        deadline = time.monotonic() + timeout
+        while True:
+            self.check_alive()
+            if on_poll is not None:
+                on_poll(self.task_states(dag_id, run_id))
+            state = self.dag_run(dag_id, run_id)["state"]
+            if state in ("success", "failed"):
+                if on_poll is not None:
+                    on_poll(self.task_states(dag_id, run_id))
+                return state
+            if time.monotonic() > deadline:
+                raise StackError(
+                    f"DAG run {dag_id}/{run_id} still {state} after {timeout:.0f} s; "
+                    f"tasks: {self.task_states(dag_id, run_id)}"
+                )
+            time.sleep(interval)
+
+    def task_log(self, dag_id: str, run_id: str, task_id: str, try_number: int | None = None) -> str:
+        if try_number is None:
+            try_number = self.task_instance(dag_id, run_id, task_id)["try_number"] or 1
+        answer = self.api(
+            "GET",
+            f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/logs/{try_number}",
+            params={"full_content": "true"},
+            headers={"Accept": "application/json"},
+        )
+        return flatten_log(answer.get("content"))
+
+    def task_links(self, dag_id: str, run_id: str, task_id: str) -> dict[str, str | None]:
+        answer = self.api("GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/links")
+        return answer.get("extra_links", answer)
+
+    def xcom(self, dag_id: str, run_id: str, task_id: str, key: str = "return_value") -> Any:
+        path = f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/xcomEntries/{key}"
+        return self.api("GET", path, params={"deserialize": "true"})["value"]
+
+    def set_task_state(self, dag_id: str, run_id: str, task_id: str, state: str) -> Any:
+        return self.api("PATCH", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}", json={"new_state": state})
+
+
+def flatten_log(content: Any) -> str:
+    """Airflow 3 answers a task log as structured records; make it the text a person reads."""
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    lines = []
+    for record in content:
+        if isinstance(record, dict):
+            extra = {k: v for k, v in record.items() if k not in ("event", "timestamp", "level", "logger")}
+            text = str(record.get("event", ""))
+            if extra:
+                text += " " + " ".join(f"{k}={v}" for k, v in extra.items())
+            lines.append(f"[{record.get('level', '')}] {text}")
+        else:
+            lines.append(str(record))
+    return "\n".join(lines)
+
+
+def _drain(stream, log) -> None:
+    import threading
+
+    def pump():
+        for line in stream:
+            log.write(line)
+            log.flush()
+        log.close()
+
+    threading.Thread(target=pump, name="emulator-stdout", daemon=True).start()
