@@ -135,6 +135,9 @@ class OpseraPollingTrigger(BaseTrigger):
         watch = StatusWatch(subject, self.log)
         failed_polls = FailedPolls(self.tolerated_failed_polls)
         deadline = Deadline(self.end_time, self._clock)
+        # The task deferred right after starting the work: nothing to read yet. Firing within
+        # seconds of deferring also meets a scheduler race in Airflow 3 (apache/airflow#66374).
+        await self._sleep(deadline.next_sleep(self.poll_interval))
         while True:
             try:
                 status, message = await self.read_status(hook)

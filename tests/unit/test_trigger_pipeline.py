@@ -97,7 +97,7 @@ def test_success_after_running_polls(clock):
         {"status": "success", "message": "Run 3 was successful.", "pipeline_id": PIPELINE_ID, "run_count": 3}
     ]
     assert hook.calls == 3  # one request per poll
-    assert clock.sleeps == [30, 30]
+    assert clock.sleeps == [30, 30, 30]  # the first read waits a poll interval: the run just started
 
 
 @pytest.mark.parametrize(

@@ -48,7 +48,7 @@ def test_success_after_the_run_goes_on(clock):
     rate_limited = OpseraRateLimitError("429 too many requests", retry_after=1)
     [event] = events(FakeAsyncHook("running", rate_limited, "queued", "success"))
     assert event["status"] == "success" and event["opsera_task_id"] == TASK_ID
-    assert clock.sleeps == [10, 10, 10]
+    assert clock.sleeps == [10, 10, 10, 10]  # a poll interval before the first read, then between reads
 
 
 @pytest.mark.parametrize("status, expected", [("failed", "failed"), ("halted", "stopped")])
