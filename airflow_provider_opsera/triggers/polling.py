@@ -136,7 +136,7 @@ class OpseraPollingTrigger(BaseTrigger):
         failed_polls = FailedPolls(self.tolerated_failed_polls)
         deadline = Deadline(self.end_time, self._clock)
         # The task deferred right after starting the work: nothing to read yet. Firing within
-        # seconds of deferring also meets a scheduler race in Airflow 3 (apache/airflow#66374).
+        # seconds of deferring also meets a scheduler race in Airflow 3 (apache/airflow#66374, #72716).
         await self._sleep(deadline.next_sleep(self.poll_interval))
         while True:
             try:
