@@ -1,0 +1,1 @@
+"""Benchmarks of airflow-provider-opsera against the dbt Cloud provider; see BENCHMARKS.md."""
