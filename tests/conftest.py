@@ -9,8 +9,6 @@ os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="opsera-airflow-ho
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 os.environ.setdefault("AIRFLOW__CORE__UNIT_TEST_MODE", "True")
 
-import json  # noqa: E402
-
 import pytest  # noqa: E402
 
 
@@ -46,5 +44,15 @@ def fast_emulator():
         yield emu
 
 
-def conn_json(**fields) -> str:
-    return json.dumps({"conn_type": "opsera", **fields})
+@pytest.fixture
+def task_log(caplog, capsys):
+    """What the code under test logged (Airflow 3 logs through structlog to the console, 2 through logging)."""
+    from tests.unit.pipeline_fakes import TaskLog
+
+    return TaskLog(caplog, capsys)
+
+
+@pytest.fixture
+def captured(task_log):
+    """A callable answering everything logged or printed so far, as one text."""
+    return task_log.text

@@ -11,7 +11,6 @@ from airflow_provider_opsera.emulator.clock import utc_date
 from airflow_provider_opsera.emulator.seed import read_seed
 from airflow_provider_opsera.exceptions import OpseraPermissionError
 from airflow_provider_opsera.operators import OpseraAuditLogsOperator, OpseraCreatePersonOperator
-from tests.unit.conftest import captured  # noqa: F401  (fixture)
 
 
 def execute(**kwargs):

@@ -12,7 +12,6 @@ from airflow_provider_opsera.operators import (
     OpseraCreateProjectOperator,
 )
 from airflow_provider_opsera.record_sync import OpseraSyncError
-from tests.unit.conftest import captured  # noqa: F401  (fixture)
 
 CREATE_PROJECT = ("POST", "/api/v2/data/project")
 CREATE_PERSON = ("POST", "/api/v2/data/people")

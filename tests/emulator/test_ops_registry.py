@@ -6,7 +6,6 @@ import pytest
 
 from airflow_provider_opsera.exceptions import OpseraPermissionError
 from airflow_provider_opsera.operators import OpseraUpdateToolOperator
-from tests.unit.conftest import captured  # noqa: F401  (fixture)
 
 from .support import JENKINS
 

@@ -7,16 +7,11 @@ import pytest
 from airflow_provider_opsera._compat import AirflowException, AirflowFailException
 from airflow_provider_opsera.hooks import OpseraHook
 from airflow_provider_opsera.operators import OpseraRunPipelineOperator
-from tests.unit.pipeline_fakes import FakeStateStore, FakeTI, TaskLog, make_context
+from tests.unit.pipeline_fakes import FakeStateStore, FakeTI, make_context
 
 from .support import APPROVAL, BLANK, BROKEN, CHATTY, LONG_SOAK
 
 RUN_ROUTE = ("POST", "/api/v1/pipeline/run")
-
-
-@pytest.fixture
-def task_log(caplog, capsys) -> TaskLog:
-    return TaskLog(caplog, capsys)
 
 
 class EmulatedTime:

@@ -11,14 +11,9 @@ from airflow_provider_opsera.hooks import OpseraHook
 from airflow_provider_opsera.hooks.opsera_async import OpseraAsyncHook
 from airflow_provider_opsera.operators import OpseraRunPipelineOperator
 from airflow_provider_opsera.triggers import OpseraPipelineRunTrigger
-from tests.unit.pipeline_fakes import TaskDeferred, TaskLog, make_context
+from tests.unit.pipeline_fakes import TaskDeferred, make_context
 
 from .support import BLANK, BROKEN, LONG_SOAK
-
-
-@pytest.fixture
-def task_log(caplog, capsys) -> TaskLog:
-    return TaskLog(caplog, capsys)
 
 
 def first_event(trigger, emulator) -> dict:

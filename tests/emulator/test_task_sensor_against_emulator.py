@@ -7,15 +7,10 @@ import pytest
 from airflow_provider_opsera._compat import AirflowException, AirflowFailException
 from airflow_provider_opsera.sensors import OpseraTaskSensor
 from airflow_provider_opsera.triggers import OpseraTaskTrigger
-from tests.unit.pipeline_fakes import TaskLog, make_context
+from tests.unit.pipeline_fakes import make_context
 
 from .support import CERT_ROTATION, NIGHTLY_SYNC
 from .test_pipeline_trigger_against_emulator import first_event
-
-
-@pytest.fixture
-def task_log(caplog, capsys) -> TaskLog:
-    return TaskLog(caplog, capsys)
 
 
 def test_task_trigger_follows_the_latest_run(opsera_conn):

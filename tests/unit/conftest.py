@@ -49,17 +49,3 @@ def hook(set_conn, token):
     hook._sleep = hook.sleeps.append  # a fake clock: retries record their waits instead of sleeping
     return hook
 
-
-@pytest.fixture
-def captured(caplog, capsys):
-    """Everything logged or printed so far (Airflow 3 logs through structlog to the console)."""
-    caplog.set_level("DEBUG")
-
-    def _text() -> str:
-        out, err = capsys.readouterr()
-        _text.seen += caplog.text + out + err
-        caplog.clear()
-        return _text.seen
-
-    _text.seen = ""
-    return _text

@@ -157,10 +157,12 @@ def test_clients_on_one_loop_share_one_session(run_against):
     assert run_against(scenario, prepare) is True
 
 
-def test_waits_on_one_loop_read_the_connection_once(run_against, monkeypatch):
+@pytest.fixture
+def connection_reads(monkeypatch) -> list[str]:
+    """The connection ids the async client reads from Airflow."""
     from airflow_provider_opsera.hooks import opsera_async
 
-    reads = []
+    reads: list[str] = []
     real_read = opsera_async.read_connection
 
     async def counting_read(conn_id):
@@ -168,11 +170,16 @@ def test_waits_on_one_loop_read_the_connection_once(run_against, monkeypatch):
         return await real_read(conn_id)
 
     monkeypatch.setattr(opsera_async, "read_connection", counting_read)
+    return reads
+
+
+def test_waits_on_one_loop_read_the_connection_once(run_against, connection_reads):
+    from airflow_provider_opsera.hooks import opsera_async
 
     async def scenario(hook, scripted, sleeps):
         others = [opsera_async.OpseraAsyncHook() for _ in range(50)]
         await asyncio.gather(*(h.get_task_status(TASK_ID) for h in [hook, *others]))
-        return len(reads)
+        return len(connection_reads)
 
     def prepare(s):
         s.script("/api/v1/task/status", (200, "running"))
@@ -180,23 +187,12 @@ def test_waits_on_one_loop_read_the_connection_once(run_against, monkeypatch):
     assert run_against(scenario, prepare) == 1
 
 
-def test_a_401_makes_the_next_call_read_the_connection_again(run_against, monkeypatch):
-    from airflow_provider_opsera.hooks import opsera_async
-
-    reads = []
-    real_read = opsera_async.read_connection
-
-    async def counting_read(conn_id):
-        reads.append(conn_id)
-        return await real_read(conn_id)
-
-    monkeypatch.setattr(opsera_async, "read_connection", counting_read)
-
+def test_a_401_makes_the_next_call_read_the_connection_again(run_against, connection_reads):
     async def scenario(hook, scripted, sleeps):
         with pytest.raises(ex.OpseraAuthenticationError):
             await hook.get_task_status(TASK_ID)
         assert await hook.get_task_status(TASK_ID) == "running"
-        return len(reads)
+        return len(connection_reads)
 
     def prepare(s):
         s.script("/api/v1/task/status", (401, {"message": "token expired"}), (200, "running"))

@@ -147,10 +147,10 @@ def test_cursor_pages_are_followed_and_envelopes_unwrapped(hook, requests_mock):
     assert requests_mock.last_request.qs == {"cursor": ["c2"]}
 
 
-def test_a_full_page_warns_that_records_may_be_missing(hook, requests_mock, captured):
+def test_a_full_page_warns_that_records_may_be_missing(hook, requests_mock, task_log):
     requests_mock.get(BASE_URL + "/api/v1/registry/tools", json=[{"_id": str(i)} for i in range(1000)])
     assert len(hook.list_tools()) == 1000
-    assert "there may be more than were returned" in captured()
+    assert "there may be more than were returned" in task_log.text()
 
 
 def test_pipeline_url_uses_the_portal(hook):

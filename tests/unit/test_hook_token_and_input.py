@@ -19,13 +19,13 @@ def test_an_expired_token_is_refused_without_sending(set_conn, requests_mock):
     assert requests_mock.call_count == 0
 
 
-def test_a_token_expiring_within_a_week_warns_with_its_date(set_conn, requests_mock, captured):
+def test_a_token_expiring_within_a_week_warns_with_its_date(set_conn, requests_mock, task_log):
     from airflow_provider_opsera.hooks import OpseraHook
 
     set_conn(host=BASE_URL, password=make_jwt(time.time() + 3 * 86400))
     requests_mock.post(BASE_URL + "/api/v1/pipeline/summary", json={})
     OpseraHook().get_pipeline(PIPELINE_ID)
-    assert "expires in 3.0 days" in captured()
+    assert "expires in 3.0 days" in task_log.text()
 
 
 def test_a_token_that_is_not_a_jwt_is_still_sent(set_conn, requests_mock):
@@ -37,7 +37,7 @@ def test_a_token_that_is_not_a_jwt_is_still_sent(set_conn, requests_mock):
     assert adapter.last_request.headers["Authorization"] == "Bearer opaque-token-value"
 
 
-def test_the_token_never_appears_in_logs_or_errors(set_conn, requests_mock, captured):
+def test_the_token_never_appears_in_logs_or_errors(set_conn, requests_mock, task_log):
     """Opsera (or a proxy) may echo the Authorization header back: nothing of it may surface."""
     from airflow_provider_opsera.hooks import OpseraHook
 
@@ -53,7 +53,7 @@ def test_the_token_never_appears_in_logs_or_errors(set_conn, requests_mock, capt
         with pytest.raises(ex.OpseraError) as caught:
             call()
         messages.append(str(caught.value) + repr(caught.value) + repr(caught.value.__cause__))
-    everything = captured() + "".join(messages) + repr(hook.settings)
+    everything = task_log.text() + "".join(messages) + repr(hook.settings)
     signature = token.rsplit(".", 1)[1]
     assert token not in everything
     assert token.split(".")[1] not in everything

@@ -22,7 +22,6 @@ from tests.unit.pipeline_fakes import (
     FakeStateStore,
     FakeTI,
     TaskDeferred,
-    TaskLog,
     console,
     make_context,
     newest_first,
@@ -33,11 +32,6 @@ from tests.unit.pipeline_fakes import (
 EXECUTED = {"json": {"status": "executed", "message": "Run pipeline request submitted", "runCount": 3}}
 STOPPED_OK = {"json": {"status": "success", "message": "The pipeline has been stopped."}}
 LINES = [console(1, "checkout", "Cloning"), console(2, "build", "Compiling..."), console(3, "deploy", "Uploading")]
-
-
-@pytest.fixture
-def task_log(caplog, capsys) -> TaskLog:
-    return TaskLog(caplog, capsys)
 
 
 @pytest.fixture

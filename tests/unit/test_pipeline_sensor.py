@@ -15,7 +15,6 @@ from tests.unit.pipeline_fakes import (
     STOP,
     FakeTI,
     TaskDeferred,
-    TaskLog,
     console,
     make_context,
     newest_first,
@@ -23,11 +22,6 @@ from tests.unit.pipeline_fakes import (
 )
 
 LINES = [console(1, "build", "one"), console(2, "build", "two"), console(3, "deploy", "three")]
-
-
-@pytest.fixture
-def task_log(caplog, capsys) -> TaskLog:
-    return TaskLog(caplog, capsys)
 
 
 @pytest.fixture

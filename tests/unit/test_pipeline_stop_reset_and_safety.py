@@ -22,17 +22,11 @@ from tests.unit.pipeline_fakes import (
     STOP,
     SUMMARY,
     FakeClock,
-    TaskLog,
     make_context,
     summary,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture
-def task_log(caplog, capsys) -> TaskLog:
-    return TaskLog(caplog, capsys)
 
 
 @pytest.fixture

@@ -13,7 +13,6 @@ from tests.unit.pipeline_fakes import (
     TASK_STATUS,
     TASK_SUMMARY,
     TaskDeferred,
-    TaskLog,
     make_context,
     newest_first,
 )
@@ -23,11 +22,6 @@ LINES = [
     {"_id": "2" * 24, "step_name": "fetch", "action": "step complete", "api_response": {}},
     {"_id": "3" * 24, "step_name": "push", "action": "console output", "api_response": {"consoleLog": "Pushed"}},
 ]
-
-
-@pytest.fixture
-def task_log(caplog, capsys) -> TaskLog:
-    return TaskLog(caplog, capsys)
 
 
 @pytest.fixture

@@ -16,14 +16,9 @@ from airflow_provider_opsera.exceptions import (
 from airflow_provider_opsera.triggers import OpseraPipelineRunTrigger
 from airflow_provider_opsera.triggers.polling import OpseraPollingTrigger
 from tests.unit.conftest import PIPELINE_ID
-from tests.unit.pipeline_fakes import FakeAsyncHook, FakeClock, TaskLog
+from tests.unit.pipeline_fakes import FakeAsyncHook, FakeClock
 
 CLASSPATH = "airflow_provider_opsera.triggers.pipeline.OpseraPipelineRunTrigger"
-
-
-@pytest.fixture
-def task_log(caplog, capsys) -> TaskLog:
-    return TaskLog(caplog, capsys)
 
 
 @pytest.fixture
