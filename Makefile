@@ -7,7 +7,7 @@ PYTEST_ARGS ?=
 export AIRFLOW_HOME ?= $(CURDIR)/.airflow
 export AIRFLOW__CORE__LOAD_EXAMPLES ?= False
 
-.PHONY: install test unit demo e2e matrix bench clean
+.PHONY: install test demo e2e matrix matrix-smoke bench clean
 
 $(VENV)/.installed-$(AIRFLOW_VERSION): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,7 +34,6 @@ e2e: install
 ## Unit, emulator and dag.test() suites on each supported Airflow, each in its own .venv-X.Y.
 MATRIX_VERSIONS ?= 2.11.2 3.0.6 3.3.2
 SMOKE_VERSIONS ?= 2.11.2 3.0.6
-.PHONY: matrix-smoke
 matrix:
 	PYTHON=$(PYTHON) scripts/matrix.sh $(MATRIX_VERSIONS)
 
@@ -42,7 +41,7 @@ matrix:
 matrix-smoke:
 	PYTHON=$(PYTHON) scripts/matrix.sh --smoke $(SMOKE_VERSIONS)
 
-## Import, triggerer and per-run costs against the dbt Cloud provider; writes BENCHMARKS.md (~11 min; not part of make test).
+## Import, triggerer and per-run costs against the dbt Cloud provider; writes BENCHMARKS.md (~10 min; not part of make test).
 BENCH_VENV ?= .venv-bench
 BENCH_PY := $(BENCH_VENV)/bin/python
 BENCH_ARGS ?=
@@ -57,4 +56,4 @@ bench: $(BENCH_VENV)/.installed-$(AIRFLOW_VERSION)
 	AIRFLOW_HOME=$(CURDIR)/bench/out/airflow-home $(BENCH_PY) -m bench.run $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) .airflow .pytest_cache build *.egg-info
+	rm -rf $(VENV) .venv-* .airflow .pytest_cache build *.egg-info artifacts bench/out
