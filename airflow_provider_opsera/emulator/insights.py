@@ -13,6 +13,8 @@ from .errors import ApiError, not_found
 from .routes import RECORD_CAP
 from .state import EmulatorState
 
+# The contract's value sets. The client's copies are in validation.py, which imports Airflow:
+# the emulator starts without it.
 MAPPING_TYPES = ("project-people", "parent-child")
 RELATIONSHIPS = ("many-to-many", "many-to-one", "one-to-one", "one-to-many", "org-hierarchy")
 ORG_LEVELS = ("root", "organization", "business", "department", "group", "team")
@@ -87,9 +89,7 @@ def get_person(state: EmulatorState, user: dict, email: str) -> dict:
 def create_org_hierarchy(state: EmulatorState, user: dict, body: dict) -> dict:
     _require(body, "parent", "child")
     for field in ("parentType", "childType"):
-        level = body.get(field)
-        if level is not None and str(level).lower() not in ORG_LEVELS:
-            raise ApiError(422, f"{field} must be one of {', '.join(ORG_LEVELS)}", errors=[field])
+        _one_of(body, field, ORG_LEVELS, fold_case=True)
     mapping = {
         "attribute1": body["parent"],
         "attribute2": body["child"],
@@ -104,11 +104,16 @@ def create_org_hierarchy(state: EmulatorState, user: dict, body: dict) -> dict:
 
 def create_mapping(state: EmulatorState, user: dict, body: dict) -> dict:
     _require(body, "attribute1", "attribute2")
-    if body.get("mappingType") is not None and body["mappingType"] not in MAPPING_TYPES:
-        raise ApiError(422, f"mappingType must be one of {', '.join(MAPPING_TYPES)}", errors=["mappingType"])
-    if body.get("relationship") is not None and body["relationship"] not in RELATIONSHIPS:
-        raise ApiError(422, f"relationship must be one of {', '.join(RELATIONSHIPS)}", errors=["relationship"])
+    _one_of(body, "mappingType", MAPPING_TYPES)
+    _one_of(body, "relationship", RELATIONSHIPS)
     return _store_mapping(state, user, dict(body))
+
+
+def _one_of(body: dict, field: str, allowed: tuple[str, ...], *, fold_case: bool = False) -> None:
+    """422 when an optional field holds a value outside its set (the little Opsera checks)."""
+    value = body.get(field)
+    if value is not None and (str(value).lower() if fold_case else value) not in allowed:
+        raise ApiError(422, f"{field} must be one of {', '.join(allowed)}", errors=[field])
 
 
 def _store_mapping(state: EmulatorState, user: dict, mapping: dict) -> dict:
