@@ -29,17 +29,9 @@ except ImportError:
     from airflow.configuration import conf  # type: ignore[no-redef]
 
 try:
-    from airflow.sdk.exceptions import (
-        AirflowException,
-        AirflowFailException,
-        AirflowSkipException,
-    )
+    from airflow.sdk.exceptions import AirflowException, AirflowFailException, AirflowSkipException
 except ImportError:
-    from airflow.exceptions import (  # type: ignore[no-redef]
-        AirflowException,
-        AirflowFailException,
-        AirflowSkipException,
-    )
+    from airflow.exceptions import AirflowException, AirflowFailException, AirflowSkipException  # type: ignore[no-redef]
 
 try:  # not every task SDK version exports it; the core module always has it
     from airflow.sdk.exceptions import AirflowSensorTimeout

@@ -60,7 +60,7 @@ def child(variant: str, requests: int, concurrency: int, profile: str | None) ->
             close = close_shared_session
         elif variant == "opsera_send_once":
             # the hook's HTTP request alone: no validation, settings lookup or retry handling
-            from airflow_provider_opsera.api import ENDPOINTS
+            from airflow_provider_opsera.client.api import ENDPOINTS
             from airflow_provider_opsera.hooks.opsera_async import OpseraAsyncHook, close_shared_session
 
             hook = OpseraAsyncHook(OPSERA_CONN_ID)

@@ -50,9 +50,9 @@ def _diff(after: dict, before: dict) -> dict:
 def wait_one(emu, pipeline_id: str, poll_interval: float, deferrable: bool) -> dict:
     from airflow.sdk.exceptions import TaskDeferred
 
-    from airflow_provider_opsera import run_logs
     from airflow_provider_opsera.operators import OpseraRunPipelineOperator
     from airflow_provider_opsera.triggers.polling import OpseraPollingTrigger
+    from airflow_provider_opsera.waiting import run_logs
 
     printed = []
     add = run_logs.ConsoleLog.add
@@ -113,7 +113,7 @@ def console_timing(emu, repeats: int = 7) -> dict:
 
     from airflow_provider_opsera.hooks import OpseraHook
     from airflow_provider_opsera.operators import OpseraRunPipelineOperator
-    from airflow_provider_opsera.run_logs import ConsoleLog
+    from airflow_provider_opsera.waiting.run_logs import ConsoleLog
 
     emu.reset()
     hook = OpseraHook()

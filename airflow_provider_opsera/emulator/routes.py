@@ -1,6 +1,6 @@
 """The routes the emulator serves: the provider's endpoint table plus an access rule each.
 
-Paths and accepted scopes come from :mod:`airflow_provider_opsera.api`, the one place
+Paths and accepted scopes come from :mod:`airflow_provider_opsera.client.api`, the one place
 that records what the contract says (and which paths are inferred), so a correction
 there moves the client and the emulator together. Handlers are attached by name in
 ``app.py``.
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from airflow_provider_opsera.api import ALL_SCOPES, ENDPOINTS, RECORD_CAP
+from airflow_provider_opsera.client.api import ALL_SCOPES, ENDPOINTS, RECORD_CAP  # noqa: F401 (re-exported to the emulator)
 
 # Access rules applied after the scope check.
 ROLE_LIST = "list"  # the token's owner needs role administrator or power_user

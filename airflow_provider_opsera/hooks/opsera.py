@@ -8,16 +8,17 @@ from typing import Any
 
 import requests
 
-from airflow_provider_opsera import validation
 from airflow_provider_opsera._compat import BaseHook, mask_secret
-from airflow_provider_opsera.api import ENDPOINTS, PORTAL_PIPELINE_PATH, RECORD_CAP, Endpoint
-from airflow_provider_opsera.connection import OpseraConnectionSettings
-from airflow_provider_opsera.connection_form import (
+from airflow_provider_opsera.client import validation
+from airflow_provider_opsera.client.api import ENDPOINTS, PORTAL_PIPELINE_PATH, RECORD_CAP, Endpoint
+from airflow_provider_opsera.client.connection import OpseraConnectionSettings
+from airflow_provider_opsera.client.connection_form import (
     CONN_TYPE,
     HOOK_NAME,
     legacy_form_widgets,
     legacy_ui_field_behaviour,
 )
+from airflow_provider_opsera.client.token import check_expiry
 from airflow_provider_opsera.exceptions import (
     OpseraAuthenticationError,
     OpseraError,
@@ -33,7 +34,6 @@ from airflow_provider_opsera.hooks.retry import (
     raise_final,
     retrying_kwargs,
 )
-from airflow_provider_opsera.token import check_expiry
 
 MAX_CURSOR_PAGES = 1000
 

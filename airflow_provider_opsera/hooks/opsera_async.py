@@ -17,15 +17,12 @@ from typing import Any
 
 import aiohttp
 
-from airflow_provider_opsera import validation
 from airflow_provider_opsera._compat import BaseHook
-from airflow_provider_opsera.api import ENDPOINTS, Endpoint
-from airflow_provider_opsera.connection import OpseraConnectionSettings
-from airflow_provider_opsera.exceptions import (
-    OpseraAuthenticationError,
-    OpseraError,
-    OpseraTransportError,
-)
+from airflow_provider_opsera.client import validation
+from airflow_provider_opsera.client.api import ENDPOINTS, Endpoint
+from airflow_provider_opsera.client.connection import OpseraConnectionSettings
+from airflow_provider_opsera.client.token import check_expiry
+from airflow_provider_opsera.exceptions import OpseraAuthenticationError, OpseraError, OpseraTransportError
 from airflow_provider_opsera.hooks.opsera import register_secrets, task_status_text
 from airflow_provider_opsera.hooks.responses import error_for, page_records, parse_json
 from airflow_provider_opsera.hooks.retry import (
@@ -36,7 +33,6 @@ from airflow_provider_opsera.hooks.retry import (
     raise_final,
     retrying_kwargs,
 )
-from airflow_provider_opsera.token import check_expiry
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ import re
 import time
 from typing import Any
 
-from airflow_provider_opsera.api import RECORD_CAP, Endpoint
+from airflow_provider_opsera.client.api import RECORD_CAP, Endpoint
 from airflow_provider_opsera.exceptions import (
     OpseraAuthenticationError,
     OpseraBadResponseError,

@@ -6,7 +6,7 @@ import random
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
-from airflow_provider_opsera.api import Endpoint
+from airflow_provider_opsera.client.api import Endpoint
 from airflow_provider_opsera.exceptions import (
     OpseraAmbiguousRequestError,
     OpseraBadResponseError,

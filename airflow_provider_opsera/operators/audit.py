@@ -10,9 +10,9 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_opsera import validation
 from airflow_provider_opsera._compat import BaseOperator
-from airflow_provider_opsera.api import RECORD_CAP
+from airflow_provider_opsera.client import validation
+from airflow_provider_opsera.client.api import RECORD_CAP
 from airflow_provider_opsera.exceptions import OpseraInputError
 
 if TYPE_CHECKING:

@@ -1,7 +1,7 @@
 """Operators that create Insights data in Opsera (data API v2): projects, people, org hierarchy, mappings.
 
 Every operator takes one record or a list of them (a list is typically pulled from XCom) and
-is safe to re-run: see :mod:`airflow_provider_opsera.record_sync` for what happens to records
+is safe to re-run: see :mod:`airflow_provider_opsera.writing.record_sync` for what happens to records
 that exist already. Fields are checked before anything is sent, because Opsera stores what it
 is sent; a field this provider does not know is refused with a suggestion (a misspelt key would
 otherwise be stored next to the empty field it was meant for), unless
@@ -15,12 +15,13 @@ from collections.abc import Mapping, Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_opsera import validation
 from airflow_provider_opsera._compat import BaseOperator
-from airflow_provider_opsera.api import RECORD_CAP
-from airflow_provider_opsera.diffing import render
+from airflow_provider_opsera.client import validation
+from airflow_provider_opsera.client.api import RECORD_CAP
 from airflow_provider_opsera.exceptions import OpseraNotFoundError
-from airflow_provider_opsera.record_sync import IF_EXISTS_CHOICES, RecordKind, sync_records
+from airflow_provider_opsera.writing import record_checks
+from airflow_provider_opsera.writing.diffing import render
+from airflow_provider_opsera.writing.record_sync import IF_EXISTS_CHOICES, RecordKind, sync_records
 
 if TYPE_CHECKING:
     from airflow_provider_opsera.hooks.opsera import OpseraHook
@@ -60,7 +61,7 @@ class ProjectRecords(_RecordsReadByKey):
     noun, plural, key = "project", "projects", "projectId"
 
     def prepare(self, raw: Any) -> tuple[dict[str, Any], list[str]]:
-        return validation.project(raw, allow_unknown_fields=self.allow_unknown_fields)
+        return record_checks.project(raw, allow_unknown_fields=self.allow_unknown_fields)
 
     def read(self, key: str) -> dict[str, Any]:
         return self.hook.get_project(key)
@@ -73,7 +74,7 @@ class PersonRecords(_RecordsReadByKey):
     noun, plural, key = "person", "people", "email"
 
     def prepare(self, raw: Any) -> tuple[dict[str, Any], list[str]]:
-        return validation.person(raw, allow_unknown_fields=self.allow_unknown_fields)
+        return record_checks.person(raw, allow_unknown_fields=self.allow_unknown_fields)
 
     def read(self, key: str) -> dict[str, Any]:
         return self.hook.get_person(key)
@@ -99,7 +100,7 @@ class MappingRecords(RecordKind):
         self._known: list[dict[str, Any]] | None = None
 
     def prepare(self, raw: Any) -> tuple[dict[str, Any], list[str]]:
-        return validation.mapping_record(raw, allow_unknown_fields=self.allow_unknown_fields)
+        return record_checks.mapping_record(raw, allow_unknown_fields=self.allow_unknown_fields)
 
     def name_of(self, raw: Any) -> str | None:
         return f"{raw.get('attribute1')} -> {raw.get('attribute2')}"
@@ -156,7 +157,7 @@ class OrgHierarchyRecords(MappingRecords):
     identity = ("attribute1", "attribute2", "mappingType", "relationship")
 
     def prepare(self, raw: Any) -> tuple[dict[str, Any], list[str]]:
-        return validation.org_hierarchy(raw, allow_unknown_fields=self.allow_unknown_fields)
+        return record_checks.org_hierarchy(raw, allow_unknown_fields=self.allow_unknown_fields)
 
     def name_of(self, raw: Any) -> str | None:
         return f"{raw.get('parent')} > {raw.get('child')}"
@@ -165,8 +166,8 @@ class OrgHierarchyRecords(MappingRecords):
         stored = {
             "attribute1": body["parent"],
             "attribute2": body["child"],
-            "mappingType": validation.ORG_HIERARCHY_MAPPING_TYPE,
-            "relationship": validation.ORG_HIERARCHY_RELATIONSHIP,
+            "mappingType": record_checks.ORG_HIERARCHY_MAPPING_TYPE,
+            "relationship": record_checks.ORG_HIERARCHY_RELATIONSHIP,
         }
         stored.update({field: body[field] for field in ("parentType", "childType") if field in body})
         return stored

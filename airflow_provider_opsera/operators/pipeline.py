@@ -7,14 +7,14 @@ from collections.abc import Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_opsera import validation
 from airflow_provider_opsera._compat import AirflowException, BaseOperator, default_deferrable
+from airflow_provider_opsera.client import validation
+from airflow_provider_opsera.client.status import OpseraRunStatus, RunOutcome
 from airflow_provider_opsera.exceptions import OpseraAmbiguousRequestError, OpseraError
 from airflow_provider_opsera.links.opsera import PIPELINE_RUN_URL_KEY, OpseraPipelineRunLink
-from airflow_provider_opsera.pipeline_run import PipelineRunFollower
-from airflow_provider_opsera.resumable import ResumableJobMixin
-from airflow_provider_opsera.status import OpseraRunStatus, RunOutcome
-from airflow_provider_opsera.waiting import (
+from airflow_provider_opsera.waiting.pipeline_run import PipelineRunFollower
+from airflow_provider_opsera.waiting.resumable import ResumableJobMixin
+from airflow_provider_opsera.waiting.watch import (
     EVENT_STATUS_OF,
     TIMEOUT,
     Deadline,

@@ -6,10 +6,11 @@ from collections.abc import Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_opsera import validation
 from airflow_provider_opsera._compat import BaseOperator, mask_secret
-from airflow_provider_opsera.diffing import diff_root_properties, json_equal, render, secret_strings
+from airflow_provider_opsera.client import validation
 from airflow_provider_opsera.exceptions import OpseraError
+from airflow_provider_opsera.writing import record_checks
+from airflow_provider_opsera.writing.diffing import diff_root_properties, json_equal, render, secret_strings
 
 if TYPE_CHECKING:
     from airflow_provider_opsera.hooks.opsera import OpseraHook
@@ -79,7 +80,7 @@ class OpseraUpdateToolOperator(BaseOperator):
 
     def execute(self, context: Context) -> Any:
         tool_id = validation.object_id(self.tool_id, "tool_id")
-        wanted, dropped = validation.tool_update(self.tool, tool_id)
+        wanted, dropped = record_checks.tool_update(self.tool, tool_id)
         if dropped:
             self.log.warning("Leaving out %s: Opsera sets these itself.", ", ".join(dropped))
 

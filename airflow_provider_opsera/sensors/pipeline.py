@@ -6,12 +6,12 @@ from collections.abc import Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_opsera import validation
 from airflow_provider_opsera._compat import AirflowSensorTimeout, BaseSensorOperator, default_deferrable
+from airflow_provider_opsera.client import validation
 from airflow_provider_opsera.exceptions import OpseraError
 from airflow_provider_opsera.links.opsera import PIPELINE_RUN_URL_KEY, OpseraPipelineRunLink
-from airflow_provider_opsera.pipeline_run import PipelineRunFollower
-from airflow_provider_opsera.waiting import EVENT_STATUS_OF, TIMEOUT, FailedPolls
+from airflow_provider_opsera.waiting.pipeline_run import PipelineRunFollower
+from airflow_provider_opsera.waiting.watch import EVENT_STATUS_OF, TIMEOUT, FailedPolls
 
 if TYPE_CHECKING:
     from airflow_provider_opsera.hooks.opsera import OpseraHook

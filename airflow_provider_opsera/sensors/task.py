@@ -6,11 +6,11 @@ from collections.abc import Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_opsera import validation
 from airflow_provider_opsera._compat import AirflowSensorTimeout, BaseSensorOperator, default_deferrable
+from airflow_provider_opsera.client import validation
 from airflow_provider_opsera.exceptions import OpseraError
-from airflow_provider_opsera.run_logs import RunLogFollower
-from airflow_provider_opsera.waiting import (
+from airflow_provider_opsera.waiting.run_logs import RunLogFollower
+from airflow_provider_opsera.waiting.watch import (
     EVENT_STATUS_OF,
     FAILED,
     STOPPED,

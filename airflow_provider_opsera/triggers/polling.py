@@ -18,14 +18,7 @@ from typing import Any
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_opsera.exceptions import OpseraError
-from airflow_provider_opsera.waiting import (
-    ERROR,
-    EVENT_STATUS_OF,
-    TIMEOUT,
-    Deadline,
-    FailedPolls,
-    StatusWatch,
-)
+from airflow_provider_opsera.waiting.watch import ERROR, EVENT_STATUS_OF, TIMEOUT, Deadline, FailedPolls, StatusWatch
 
 # Waits running on each event loop. The async client shares one HTTP session per loop; the
 # last wait to end on a loop closes it, so a short-lived loop (``dag.test()`` runs each

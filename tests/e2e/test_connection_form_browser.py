@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from airflow_provider_opsera.connection_form import CONN_FIELDS, HOOK_NAME, UI_FIELD_BEHAVIOUR
+from airflow_provider_opsera.client.connection_form import CONN_FIELDS, HOOK_NAME, UI_FIELD_BEHAVIOUR
 from tests.e2e.browser import ensure_browser, start_chromium, stop_chromium
 from tests.e2e.stack import ARTIFACTS, REPO
 

@@ -11,7 +11,7 @@ from airflow_provider_opsera.operators import (
     OpseraCreatePersonOperator,
     OpseraCreateProjectOperator,
 )
-from airflow_provider_opsera.record_sync import OpseraSyncError
+from airflow_provider_opsera.writing.record_sync import OpseraSyncError
 
 CREATE_PROJECT = ("POST", "/api/v2/data/project")
 CREATE_PERSON = ("POST", "/api/v2/data/people")

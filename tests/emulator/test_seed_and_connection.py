@@ -11,7 +11,17 @@ from airflow_provider_opsera.emulator import OpseraEmulator
 from airflow_provider_opsera.emulator.seed import SeedError, read_seed
 
 from .support import (
-    ADMIN_ID, APPROVAL, BLANK, BROKEN, CERT_ROTATION, CHATTY, DEV_ID, JENKINS, LONG_SOAK, NIGHTLY_SYNC, POWER_ID,
+    ADMIN_ID,
+    APPROVAL,
+    BLANK,
+    BROKEN,
+    CERT_ROTATION,
+    CHATTY,
+    DEV_ID,
+    JENKINS,
+    LONG_SOAK,
+    NIGHTLY_SYNC,
+    POWER_ID,
     SONAR,
 )
 

@@ -14,7 +14,7 @@ from airflow_provider_opsera.operators.data import (
     OpseraCreatePersonOperator,
     OpseraCreateProjectOperator,
 )
-from airflow_provider_opsera.record_sync import OpseraSyncError
+from airflow_provider_opsera.writing.record_sync import OpseraSyncError
 from tests.unit.conftest import BASE_URL
 
 DATA = BASE_URL + "/api/v2/data"

@@ -90,7 +90,7 @@ def test_each_call_sends_what_the_contract_says(
 
 
 def test_every_endpoint_in_the_table_has_a_hook_method():
-    from airflow_provider_opsera.api import ENDPOINTS
+    from airflow_provider_opsera.client.api import ENDPOINTS
 
     covered = {
         "run_pipeline": "pipeline_run", "get_pipeline_run_status": "pipeline_status",

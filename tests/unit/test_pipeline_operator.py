@@ -9,8 +9,8 @@ from airflow_provider_opsera._compat import AirflowException, AirflowFailExcepti
 from airflow_provider_opsera.exceptions import OpseraAmbiguousRequestError
 from airflow_provider_opsera.links import PIPELINE_RUN_URL_KEY
 from airflow_provider_opsera.operators import OpseraRunPipelineOperator
-from airflow_provider_opsera.resumable import HAS_TASK_STATE_STORE
 from airflow_provider_opsera.triggers import OpseraPipelineRunTrigger
+from airflow_provider_opsera.waiting.resumable import HAS_TASK_STATE_STORE
 from tests.unit.conftest import BASE_URL, PIPELINE_ID
 from tests.unit.pipeline_fakes import (
     LOGS,
@@ -387,7 +387,7 @@ def test_before_3_3_a_retry_follows_the_run_in_progress_instead_of_starting_one(
 
 
 def test_the_pre_3_3_stand_in_follows_the_same_steps():
-    from airflow_provider_opsera.resumable import RetryAwareJobMixin
+    from airflow_provider_opsera.waiting.resumable import RetryAwareJobMixin
 
     class Job(RetryAwareJobMixin):
         def __init__(self, resume):

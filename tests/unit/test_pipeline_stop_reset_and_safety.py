@@ -14,17 +14,7 @@ import requests
 from airflow_provider_opsera.operators import OpseraResetPipelineOperator, OpseraStopPipelineOperator
 from airflow_provider_opsera.triggers import OpseraPipelineRunTrigger
 from tests.unit.conftest import BASE_URL, PIPELINE_ID
-from tests.unit.pipeline_fakes import (
-    LOGS,
-    RESET,
-    RUN,
-    STATUS,
-    STOP,
-    SUMMARY,
-    FakeClock,
-    make_context,
-    summary,
-)
+from tests.unit.pipeline_fakes import LOGS, RESET, RUN, STATUS, STOP, SUMMARY, FakeClock, make_context, summary
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -100,7 +90,7 @@ def test_no_token_in_logs_errors_or_events(opsera, token, task_log):
 
     class AuthFailingHook:
         async def get_pipeline_run_status(self, *args):
-            from airflow_provider_opsera.api import ENDPOINTS
+            from airflow_provider_opsera.client.api import ENDPOINTS
             from airflow_provider_opsera.hooks.responses import error_for
 
             raise error_for(ENDPOINTS["pipeline_status"], 401, json.dumps(echo))

@@ -10,7 +10,7 @@ import sys
 import jsonschema
 import pytest
 
-from airflow_provider_opsera.connection_form import CONN_FIELDS, UI_FIELD_BEHAVIOUR
+from airflow_provider_opsera.client.connection_form import CONN_FIELDS, UI_FIELD_BEHAVIOUR
 from airflow_provider_opsera.get_provider_info import get_provider_info
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from airflow_provider_opsera.diffing import (
+from airflow_provider_opsera.writing.diffing import (
     MASK,
     contains,
     diff_root_properties,

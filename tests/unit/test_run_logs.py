@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from airflow_provider_opsera.exceptions import OpseraServerError
-from airflow_provider_opsera.run_logs import ConsoleLog, RunLogFollower, console_lines, step_label
+from airflow_provider_opsera.waiting.run_logs import ConsoleLog, RunLogFollower, console_lines, step_label
 from tests.unit.pipeline_fakes import console, newest_first
 
 
@@ -75,7 +75,7 @@ def test_records_other_than_console_output_are_skipped():
 
 
 def test_a_full_page_that_skips_records_is_noted_once_per_gap(monkeypatch):
-    monkeypatch.setattr("airflow_provider_opsera.run_logs.RECORD_CAP", 3)
+    monkeypatch.setattr("airflow_provider_opsera.waiting.run_logs.RECORD_CAP", 3)
     log = RecordingLog()
     stream = ConsoleLog(log)
     stream.add(newest_first(console(1, "s", "1"), console(2, "s", "2"), console(3, "s", "3")))

@@ -8,14 +8,7 @@ from airflow_provider_opsera._compat import AirflowException, AirflowFailExcepti
 from airflow_provider_opsera.sensors import OpseraTaskSensor
 from airflow_provider_opsera.triggers import OpseraTaskTrigger
 from tests.unit.conftest import BASE_URL, TASK_ID
-from tests.unit.pipeline_fakes import (
-    TASK_LOGS,
-    TASK_STATUS,
-    TASK_SUMMARY,
-    TaskDeferred,
-    make_context,
-    newest_first,
-)
+from tests.unit.pipeline_fakes import TASK_LOGS, TASK_STATUS, TASK_SUMMARY, TaskDeferred, make_context, newest_first
 
 LINES = [
     {"_id": "1" * 24, "step_name": "fetch", "action": "console output", "api_response": {"consoleLog": "Fetching"}},

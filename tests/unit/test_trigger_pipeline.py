@@ -8,11 +8,7 @@ import json
 
 import pytest
 
-from airflow_provider_opsera.exceptions import (
-    OpseraAuthenticationError,
-    OpseraServerError,
-    OpseraTransportError,
-)
+from airflow_provider_opsera.exceptions import OpseraAuthenticationError, OpseraServerError, OpseraTransportError
 from airflow_provider_opsera.triggers import OpseraPipelineRunTrigger
 from airflow_provider_opsera.triggers.polling import OpseraPollingTrigger
 from tests.unit.conftest import PIPELINE_ID

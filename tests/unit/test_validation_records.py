@@ -6,8 +6,9 @@ import math
 
 import pytest
 
-from airflow_provider_opsera import validation
+from airflow_provider_opsera.client import validation
 from airflow_provider_opsera.exceptions import OpseraInputError
+from airflow_provider_opsera.writing import record_checks
 
 TOOL_ID = "60a1b2c3d4e5f6a7b8c9d0e1"
 
@@ -37,7 +38,7 @@ def test_structured_refuses_text_that_only_looks_like_a_dict():
 
 
 def test_tool_update_keeps_root_properties_and_drops_server_fields():
-    changes, dropped = validation.tool_update(
+    changes, dropped = record_checks.tool_update(
         {"_id": TOOL_ID, "description": "d", "createdAt": "t", "updatedAt": "t"}, TOOL_ID
     )
     assert changes == {"description": "d"}
@@ -62,14 +63,14 @@ def test_tool_update_keeps_root_properties_and_drops_server_fields():
 )
 def test_tool_update_refusals(tool, message):
     with pytest.raises(OpseraInputError, match=message):
-        validation.tool_update(tool, TOOL_ID)
+        record_checks.tool_update(tool, TOOL_ID)
 
 
 # -- people ---------------------------------------------------------------------------------------
 
 
 def test_person_is_accepted_with_names_and_none_values_left_out():
-    body, warnings = validation.person({"email": " jd@example.com ", "firstName": "John", "team": None})
+    body, warnings = record_checks.person({"email": " jd@example.com ", "firstName": "John", "team": None})
     assert body == {"email": "jd@example.com", "firstName": "John"}
     assert warnings == []
 
@@ -89,17 +90,17 @@ def test_person_is_accepted_with_names_and_none_values_left_out():
 )
 def test_person_refusals(person, message):
     with pytest.raises(OpseraInputError, match=message):
-        validation.person(person)
+        record_checks.person(person)
 
 
 def test_unknown_person_fields_are_sent_with_a_warning_when_allowed():
-    body, warnings = validation.person({"email": "a@b.io", "badge": "42"}, allow_unknown_fields=True)
+    body, warnings = record_checks.person({"email": "a@b.io", "badge": "42"}, allow_unknown_fields=True)
     assert body == {"email": "a@b.io", "badge": "42"}
     assert "'badge'" in warnings[0]
 
 
 def test_fields_read_back_from_opsera_are_left_out_with_a_warning():
-    body, warnings = validation.person({"email": "a@b.io", "_id": "x", "createdAt": "t", "__v": 0})
+    body, warnings = record_checks.person({"email": "a@b.io", "_id": "x", "createdAt": "t", "__v": 0})
     assert body == {"email": "a@b.io"}
     assert "_id, createdAt, __v" in warnings[0]
 
@@ -124,7 +125,7 @@ FULL_PROJECT = {
 
 
 def test_a_full_project_in_the_documented_shape_is_accepted():
-    body, warnings = validation.project(FULL_PROJECT)
+    body, warnings = record_checks.project(FULL_PROJECT)
     assert body == FULL_PROJECT and warnings == []
 
 
@@ -152,14 +153,14 @@ def test_a_full_project_in_the_documented_shape_is_accepted():
 )
 def test_project_refusals(change, message):
     with pytest.raises(OpseraInputError, match=message):
-        validation.project({**FULL_PROJECT, **change})
+        record_checks.project({**FULL_PROJECT, **change})
 
 
 # -- org hierarchy --------------------------------------------------------------------------------
 
 
 def test_org_levels_are_read_without_regard_to_case():
-    body, _ = validation.org_hierarchy(
+    body, _ = record_checks.org_hierarchy(
         {"parent": "Example Corp", "child": "R&D", "parentType": "Root", "childType": "Department"}
     )
     assert body == {"parent": "Example Corp", "child": "R&D", "parentType": "root", "childType": "department"}
@@ -181,12 +182,12 @@ def test_org_levels_are_read_without_regard_to_case():
 )
 def test_org_hierarchy_refusals(link, message):
     with pytest.raises(OpseraInputError, match=message):
-        validation.org_hierarchy(link)
+        record_checks.org_hierarchy(link)
 
 
 @pytest.mark.parametrize("parent_type, child_type", [("root", "organization"), ("root", "team"), ("business", "team")])
 def test_any_lower_level_may_be_a_child(parent_type, child_type):
-    validation.org_hierarchy({"parent": "A", "child": "B", "parentType": parent_type, "childType": child_type})
+    record_checks.org_hierarchy({"parent": "A", "child": "B", "parentType": parent_type, "childType": child_type})
 
 
 # -- mappings -------------------------------------------------------------------------------------
@@ -196,7 +197,7 @@ MAPPING = {"attribute1": "2322345", "attribute2": "jd@example.com", "mappingType
 
 
 def test_a_mapping_read_back_from_opsera_can_be_fed_in_again():
-    body, warnings = validation.mapping_record({**MAPPING, "id": "62a1", "createdAt": "t"})
+    body, warnings = record_checks.mapping_record({**MAPPING, "id": "62a1", "createdAt": "t"})
     assert body == MAPPING
     assert "id, createdAt" in warnings[0]
 
@@ -217,4 +218,4 @@ def test_a_mapping_read_back_from_opsera_can_be_fed_in_again():
 )
 def test_mapping_refusals(change, message):
     with pytest.raises(OpseraInputError, match=message):
-        validation.mapping_record({**MAPPING, **change})
+        record_checks.mapping_record({**MAPPING, **change})

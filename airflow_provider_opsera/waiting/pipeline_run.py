@@ -10,16 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 from airflow_provider_opsera.exceptions import OpseraError
-from airflow_provider_opsera.run_logs import RunLogFollower
-from airflow_provider_opsera.waiting import (
-    ERROR,
-    FAILED,
-    STOPPED,
-    SUCCESS,
-    TIMEOUT,
-    StatusWatch,
-    outcome_error,
-)
+from airflow_provider_opsera.waiting.run_logs import RunLogFollower
+from airflow_provider_opsera.waiting.watch import ERROR, FAILED, STOPPED, SUCCESS, TIMEOUT, StatusWatch, outcome_error
 
 
 class PipelineRunFollower:

@@ -1,6 +1,6 @@
 """What waiting on an Opsera run means, shared by the worker poll loop, the sensors and the triggers.
 
-One place turns a status into an outcome (through :mod:`airflow_provider_opsera.status`),
+One place turns a status into an outcome (through :mod:`airflow_provider_opsera.client.status`),
 says once that a run waits at an approval gate or reports a status nobody knows,
 decides which errors a wait may ride out, and turns a final outcome into the task's
 result or its exception.
@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from airflow_provider_opsera._compat import AirflowException, AirflowFailException
+from airflow_provider_opsera.client.status import OpseraRunStatus, RunOutcome
 from airflow_provider_opsera.exceptions import (
     OpseraBadResponseError,
     OpseraError,
@@ -20,7 +21,6 @@ from airflow_provider_opsera.exceptions import (
     OpseraServerError,
     OpseraTransportError,
 )
-from airflow_provider_opsera.status import OpseraRunStatus, RunOutcome
 
 # Event statuses a trigger sends back to the task (the operator's and sensors' resume methods read them).
 SUCCESS = "success"

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import urllib.parse
-import datetime as dt
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
+from airflow_provider_opsera.client.token import token_expiry
 from airflow_provider_opsera.exceptions import OpseraConnectionConfigError
-from airflow_provider_opsera.token import token_expiry
 
 DEFAULT_TIMEOUT = 30.0
 DEFAULT_AUTH_PREFIX = "Bearer"

@@ -18,8 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_opsera import validation
-from airflow_provider_opsera.diffing import field_differences
+from airflow_provider_opsera.client import validation
 from airflow_provider_opsera.exceptions import (
     OpseraAuthenticationError,
     OpseraConflictError,
@@ -28,6 +27,7 @@ from airflow_provider_opsera.exceptions import (
     OpseraInputError,
     OpseraPermissionError,
 )
+from airflow_provider_opsera.writing.diffing import field_differences
 
 if TYPE_CHECKING:
     from airflow_provider_opsera.hooks.opsera import OpseraHook
@@ -116,7 +116,7 @@ def sync_records(kind: RecordKind, records: Any, *, if_exists: str, log: logging
         label = _label(kind, raw, None if single else position)
         try:
             outcomes.append(_sync_one(kind, raw, label, if_exists, log, subject=label if single else "the record"))
-        except STOPS_THE_SYNC as error:
+        except STOPS_THE_SYNC:
             if not single:
                 log.error(
                     "Stopped at %s, as every record after it would fail the same way. Before it: %s; "

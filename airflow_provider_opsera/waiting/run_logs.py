@@ -1,7 +1,7 @@
 """A run's console output, copied into the Airflow task log once per record, oldest first.
 
 Opsera answers a run's activity records newest first and at most
-:data:`~airflow_provider_opsera.api.RECORD_CAP` of them, with no way to ask for
+:data:`~airflow_provider_opsera.client.api.RECORD_CAP` of them, with no way to ask for
 "only what is new". So every fetch may repeat records already printed: they are
 recognised by their ``_id`` and skipped, and nothing is printed twice.
 """
@@ -13,7 +13,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from airflow_provider_opsera.api import RECORD_CAP
+from airflow_provider_opsera.client.api import RECORD_CAP
 from airflow_provider_opsera.exceptions import OpseraError
 
 CONSOLE_OUTPUT = "console output"

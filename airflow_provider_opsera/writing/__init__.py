@@ -1,0 +1,1 @@
+"""Writing records to Opsera safely: checks before sending, diffs, and list syncs."""
