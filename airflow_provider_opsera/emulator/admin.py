@@ -82,7 +82,11 @@ async def dump_state(request: web.Request) -> web.Response:
 
 async def approve(request: web.Request) -> web.Response:
     pipeline_id = object_id(dict(request.match_info), "id")
-    return json_answer(workloads.approve_pipeline(_runtime(request).state, pipeline_id))
+    return json_answer(_runtime(request).approve(pipeline_id))
+
+
+async def run_journal(request: web.Request) -> web.Response:
+    return json_answer(_runtime(request).run_journal())
 
 
 async def run_task(request: web.Request) -> web.Response:
@@ -102,6 +106,7 @@ def add_admin_routes(app: web.Application) -> None:
         ("GET", "/_emulator/clock", clock),
         ("POST", "/_emulator/clock", advance_clock),
         ("GET", "/_emulator/state", dump_state),
+        ("GET", "/_emulator/runs", run_journal),
         ("POST", "/_emulator/pipelines/{id}/approve", approve),
         ("POST", "/_emulator/tasks/{id}/run", run_task),
     ]

@@ -20,6 +20,7 @@ from . import audit, insights, registry, workloads
 from .access import check_role, check_scope
 from .errors import ApiError, bad_request
 from .faults import FaultInjector, FaultRule
+from .journal import RunJournal
 from .routes import API_ROUTES, Route
 from .state import EmulatorState
 
@@ -35,12 +36,26 @@ class Runtime:
         self.state = state
         self.faults = faults or FaultInjector()
         self.counts: Counter[str] = Counter()
+        self.journal = RunJournal()
 
     def reset(self) -> None:
         self.state.reset()
         self.faults.clear()
         self.counts.clear()
+        self.journal.clear()
 
+    def approve(self, pipeline_id: str) -> dict:
+        """A person lets a run paused at an approval gate continue (the admin route, the harness)."""
+        answer = workloads.approve_pipeline(self.state, pipeline_id)
+        self.journal.approved(pipeline_id, answer["runCount"], APPROVER)
+        return answer
+
+    def run_journal(self) -> dict:
+        return self.journal.describe(self.state, self.state.clock)
+
+
+# Who the journal says approved a run through the emulator (a person at the approval gate).
+APPROVER = "emulator-admin"
 
 RUNTIME = web.AppKey("runtime", Runtime)
 
@@ -108,14 +123,18 @@ def api_handler(route: Route):
     operation, takes = OPERATIONS[route.handler]
 
     async def handle(request: web.Request) -> web.Response:
-        state = request.app[RUNTIME].state
+        runtime = request.app[RUNTIME]
+        state = runtime.state
         token, user = state.authenticate(request.headers.get("Authorization"))
         # The activity log shows the path below /api, e.g. "/v1/pipeline/run".
         state.record_token_use(token, request.path[len("/api"):])
         check_scope(token, route)
         check_role(user, route)
         if takes == BODY:
-            result = operation(state, user, await read_json_object(request))
+            body = await read_json_object(request)
+            result = runtime.journal.journaled(
+                route.handler, state, token["name"], body, lambda: operation(state, user, body)
+            )
         elif takes == QUERY:
             result = operation(state, user, dict(request.query))
         elif takes == PATH:
@@ -203,6 +222,7 @@ async def api_middleware(request: web.Request, handler) -> web.StreamResponse:
     runtime.counts[key] += 1
     dropping = False
     for rule in runtime.faults.firing(key):
+        runtime.journal.fault(rule.kind, key)
         if rule.kind == "latency":
             await asyncio.sleep(rule.seconds)
         elif rule.kind == "drop":

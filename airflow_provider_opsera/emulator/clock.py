@@ -19,6 +19,7 @@ class EmulatedClock:
         self.manual = manual
         self._start = time.time() if start is None else float(start)
         self._real_start = time.monotonic()
+        self._wall_start = time.time()
         self._advanced = 0.0
 
     def now(self) -> float:
@@ -38,6 +39,12 @@ class EmulatedClock:
         current = self.now()
         if saved_now > current:
             self._advanced += saved_now - current
+
+    def wall_time(self, emulated: float) -> float | None:
+        """The real unix time at which the scaled clock showed ``emulated`` (None on a manual clock)."""
+        if self.manual:
+            return None
+        return self._wall_start + (emulated - self._start - self._advanced) / self.time_scale
 
     def describe(self) -> dict:
         return {

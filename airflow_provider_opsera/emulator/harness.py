@@ -217,9 +217,13 @@ class OpseraEmulator:
         return self._call(lambda: self._runtime.state.now())
 
     def approve(self, pipeline_id: str) -> dict:
-        from . import workloads
+        return self._call(lambda: self._runtime.approve(pipeline_id))
 
-        return self._call(lambda: workloads.approve_pipeline(self._runtime.state, pipeline_id))
+    def run_journal(self) -> dict:
+        """Each pipeline run with who started, stopped, reset and approved it; the faults injected."""
+        import copy
+
+        return self._call(lambda: copy.deepcopy(self._runtime.run_journal()))
 
     def start_task_run(self, task_id: str) -> dict:
         from . import workloads

@@ -1,0 +1,120 @@
+"""The run journal: who started, stopped, reset and approved each pipeline run, and when; the faults injected.
+
+The store already knows each run's steps, status and emulated times. The journal adds
+what only the HTTP layer sees: the name of the token behind each request, the wall-clock
+time of it (to line runs up with other systems' records), the run requests Opsera refused,
+and every injected fault. ``GET /_emulator/runs`` joins the two, so a test or a soak can
+check afterwards that each run was started and stopped by whom it should have been.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+
+from . import runs
+from .clock import EmulatedClock
+
+PIPELINES = "pipelines"
+
+# The API operations (endpoint names) that change a run, and what the journal calls them.
+_RUN_COMMANDS = {"pipeline_stop": "stop", "pipeline_reset": "reset"}
+
+
+class RunJournal:
+    def __init__(self, wall_clock=time.time) -> None:
+        self._wall = wall_clock
+        self.clear()
+
+    def clear(self) -> None:
+        # (pipeline id, run count) -> what happened to the run, beyond the store's own record
+        self._runs: dict[tuple[str, int], dict] = {}
+        self.refused: list[dict] = []
+        self.faults: Counter[str] = Counter()
+        self.faults_by_route: Counter[str] = Counter()
+
+    # ----- recording
+
+    def fault(self, kind: str, route_key: str) -> None:
+        self.faults[kind] += 1
+        self.faults_by_route[f"{route_key} {kind}"] += 1
+
+    def journaled(self, operation: str, state, token_name: str, body: dict, perform):
+        """Perform an API operation; when it starts, stops or resets a pipeline run, note who and which run."""
+        if operation != "pipeline_run" and operation not in _RUN_COMMANDS:
+            return perform()
+        pipeline_id = body.get("pipelineId")
+        before = None
+        if operation in _RUN_COMMANDS and isinstance(pipeline_id, str) and pipeline_id in state.store[PIPELINES]:
+            run = state.latest_run(PIPELINES, pipeline_id)
+            before = None if run is None else (run["run_count"], run["status"])
+        answer = perform()  # an error answer changed nothing: nothing to note
+        if operation == "pipeline_run":
+            self._run_requested(pipeline_id, token_name, answer)
+        elif before is not None:
+            run_count, status = before
+            self._entry(pipeline_id, run_count)[f"{_RUN_COMMANDS[operation]}s"].append(
+                {"by": token_name, "wall": self._wall(), "run_status": status}
+            )
+        return answer
+
+    def _run_requested(self, pipeline_id: str, token_name: str, answer: dict) -> None:
+        if answer.get("status") == "executed":
+            self._entry(pipeline_id, int(answer["runCount"]))["started_by_token"] = token_name
+        else:
+            self.refused.append(
+                {"pipeline_id": pipeline_id, "token": token_name, "wall": self._wall(), "message": answer.get("message")}
+            )
+
+    def approved(self, pipeline_id: str, run_count: int, who: str) -> None:
+        self._entry(pipeline_id, run_count)["approvals"].append({"by": who, "wall": self._wall()})
+
+    def _entry(self, pipeline_id: str, run_count: int) -> dict:
+        key = (pipeline_id, run_count)
+        if key not in self._runs:
+            self._runs[key] = {
+                "started_by_token": None,
+                "started_wall": self._wall(),
+                "stops": [],
+                "resets": [],
+                "approvals": [],
+            }
+        return self._runs[key]
+
+    # ----- reading
+
+    def pipeline_runs(self, state, clock: EmulatedClock) -> list[dict]:
+        """Every pipeline run in the store, oldest first per pipeline, with what the journal saw of it."""
+        answer = []
+        for pipeline_id, entry in state.store[PIPELINES].items():
+            state.latest_run(PIPELINES, pipeline_id)  # bring the live run up to now
+            for run in entry["runs"]:
+                seen = self._runs.get((pipeline_id, run["run_count"]), {})
+                answer.append(
+                    {
+                        "pipeline_id": pipeline_id,
+                        "pipeline_name": entry["object"]["name"],
+                        "run_count": run["run_count"],
+                        "status": run["status"],
+                        "active": run["status"] in runs.ACTIVE_STATUSES,
+                        "started_by_user": run["started_by"],
+                        "started_by_token": seen.get("started_by_token"),
+                        "started_at": run["started_at"],
+                        "started_wall": seen.get("started_wall", clock.wall_time(run["started_at"])),
+                        "ended_at": run["ended_at"],
+                        "ended_wall": None if run["ended_at"] is None else clock.wall_time(run["ended_at"]),
+                        "stop_requested": run["stop_requested"],
+                        "stops": seen.get("stops", []),
+                        "resets": seen.get("resets", []),
+                        "approvals": seen.get("approvals", []),
+                    }
+                )
+        return answer
+
+    def describe(self, state, clock: EmulatedClock) -> dict:
+        return {
+            "runs": self.pipeline_runs(state, clock),
+            "refused_run_requests": list(self.refused),
+            "faults_injected": dict(self.faults),
+            "faults_by_route": dict(self.faults_by_route),
+        }
