@@ -14,6 +14,7 @@ from .app import RUNTIME, json_answer, read_json_object
 from .errors import bad_request
 from .faults import FaultSpecError, rule_from_dict
 from .params import object_id
+from .seed import SeedError, build_store
 
 
 def _runtime(request: web.Request):
@@ -31,6 +32,19 @@ async def request_counts(request: web.Request) -> web.Response:
 async def reset(request: web.Request) -> web.Response:
     _runtime(request).reset()
     return json_answer({"status": "ok"})
+
+
+async def load_seed(request: web.Request) -> web.Response:
+    """Start over from another seed (a soak's many pipelines, say); tokens of the same name keep their value."""
+    seed = await read_json_object(request)
+    runtime = _runtime(request)
+    try:
+        build_store(seed, runtime.state.now())  # a bad seed is refused before anything changes
+    except (SeedError, TypeError, ValueError, KeyError, AttributeError) as err:
+        raise bad_request(f"invalid seed: {err}") from None
+    runtime.state.seed = seed
+    runtime.reset()
+    return json_answer({"status": "ok", "pipelines": len(runtime.state.store["pipelines"])})
 
 
 async def list_faults(request: web.Request) -> web.Response:
@@ -99,6 +113,7 @@ def add_admin_routes(app: web.Application) -> None:
         ("GET", "/_emulator/health", health),
         ("GET", "/_emulator/requests", request_counts),
         ("POST", "/_emulator/reset", reset),
+        ("POST", "/_emulator/seed", load_seed),
         ("GET", "/_emulator/faults", list_faults),
         ("POST", "/_emulator/faults", add_fault),
         ("DELETE", "/_emulator/faults", clear_faults),
