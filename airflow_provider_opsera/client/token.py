@@ -11,15 +11,23 @@ from airflow_provider_opsera.exceptions import OpseraTokenExpiredError
 EXPIRY_WARNING = dt.timedelta(days=7)
 
 
-def token_expiry(token: str) -> dt.datetime | None:
-    """The ``exp`` claim of a JWT as an aware UTC datetime, or None when it has none."""
+def token_claims(token: str) -> dict:
+    """The payload of a JWT, unverified; empty when the token is not a readable JWT."""
     parts = token.split(".")
     if len(parts) != 3:
-        return None
+        return {}
     payload = parts[1] + "=" * (-len(parts[1]) % 4)
     try:
         claims = json.loads(base64.urlsafe_b64decode(payload))
-        exp = claims.get("exp") if isinstance(claims, dict) else None
+    except ValueError:
+        return {}
+    return claims if isinstance(claims, dict) else {}
+
+
+def token_expiry(token: str) -> dt.datetime | None:
+    """The ``exp`` claim of a JWT as an aware UTC datetime, or None when it has none."""
+    try:
+        exp = token_claims(token).get("exp")
         if exp is None:
             return None
         return dt.datetime.fromtimestamp(float(exp), tz=dt.timezone.utc)

@@ -18,11 +18,13 @@ from airflow_provider_opsera.client.connection_form import (
     legacy_form_widgets,
     legacy_ui_field_behaviour,
 )
+from airflow_provider_opsera.client.scopes import PROBE_NOUNS, describe_abilities, probe_call, token_owner, token_scopes
 from airflow_provider_opsera.client.token import check_expiry
 from airflow_provider_opsera.exceptions import (
     OpseraAuthenticationError,
     OpseraError,
     OpseraPermissionError,
+    OpseraTokenExpiredError,
     OpseraTransportError,
 )
 from airflow_provider_opsera.hooks.responses import error_for, may_be_capped, page_records, parse_json
@@ -319,20 +321,67 @@ class OpseraHook(BaseHook):
         return base + PORTAL_PIPELINE_PATH.format(pipeline_id=pipeline_id)
 
     def test_connection(self) -> tuple[bool, str]:
-        """Make one real read call and say, in words a person can act on, what happened."""
+        """Make one real read call and say, in words a person can act on, what the token can do.
+
+        A narrower token (``pipeline`` scope, an owner below Power User) passes: Opsera answering
+        403 rather than 401 proves the token valid, and the message says what it cannot do.
+        """
         try:
             settings = self.settings
-            pipelines = self.call("pipeline_list")
+            scopes = token_scopes(settings.token)
+            probe = probe_call(scopes)
+            records = self.call(probe)
+            refusal = None
+        except OpseraTokenExpiredError as error:
+            return False, str(error)
         except OpseraAuthenticationError as error:
             return False, f"Opsera rejected the token: {error}"
         except OpseraPermissionError as error:
-            return False, f"The token is valid but not allowed to list pipelines: {error}"
+            records, refusal = None, error
         except OpseraError as error:
             return False, str(error)
-        expires = settings.token_expires
-        count = len(pipelines) if isinstance(pipelines, list) else "some"
-        expiry = f"; the token expires {expires:%Y-%m-%d %H:%M} UTC" if expires else ""
-        return True, f"Connected to Opsera at {settings.base_url}: {count} pipelines visible{expiry}."
+        return True, connection_test_message(settings, scopes, probe, records, refusal)
+
+
+def connection_test_message(
+    settings: OpseraConnectionSettings,
+    scopes: tuple[str, ...] | None,
+    probe: str,
+    records: Any,
+    refusal: OpseraPermissionError | None,
+) -> str:
+    """The Test button's answer for a token Opsera accepted: who, which scopes and role, what it can do."""
+    noun = PROBE_NOUNS[probe]
+    scope_covers_probe = scopes is not None and bool(set(scopes) & set(ENDPOINTS[probe].scopes))
+    if refusal is None:
+        power_user = True if ENDPOINTS[probe].needs_power_user else None
+    else:
+        power_user = False if scope_covers_probe and ENDPOINTS[probe].needs_power_user else None
+    owner = token_owner(settings.token)
+    facts = [owner] if owner else []
+    facts.append(f"scope {' '.join(scopes)}" if scopes else "scopes not readable from the token")
+    facts.append({True: "role Power User or higher", False: "role below Power User", None: "role not known"}[power_user])
+    parts = [f"Connected to Opsera at {settings.base_url} with a valid token ({'; '.join(facts)})."]
+    if refusal is None:
+        try:
+            count: Any = len(page_records(records)[0])
+        except OpseraError:  # an answer of an unexpected shape still proves the token works
+            count = "some"
+        parts.append(f"{count} {noun} visible.")
+    elif scopes is None:
+        parts.append(f"It cannot list {noun}: runs by id only, if its scope allows them. Opsera said: {refusal}")
+    if scopes:
+        can, cannot = describe_abilities(scopes, power_user)
+        if can and not cannot:
+            parts.append("It can make every call this provider makes.")
+        elif can:
+            parts.append(f"It can {'; '.join(can)}.")
+        if cannot:
+            parts.append(f"It cannot {'; '.join(cannot)}.")
+    expires = settings.token_expires
+    if expires:
+        parts.append(f"The token expires {expires:%Y-%m-%d %H:%M} UTC.")
+    return " ".join(parts)
 
 
 def register_secrets(settings: OpseraConnectionSettings) -> None:
