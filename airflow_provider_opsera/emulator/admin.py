@@ -11,10 +11,10 @@ from aiohttp import web
 
 from . import workloads
 from .app import RUNTIME, json_answer, read_json_object
-from .errors import bad_request
+from .errors import ApiError, bad_request, not_found
 from .faults import FaultSpecError, rule_from_dict
 from .params import object_id
-from .seed import SeedError, build_store
+from .seed import DAY, USER_ROLES, SeedError, add_token, build_store
 
 
 def _runtime(request: web.Request):
@@ -74,6 +74,67 @@ async def tokens(request: web.Request) -> web.Response:
     return json_answer({name: token["jwt"] for name, token in store["tokens"].items()})
 
 
+def mint_token(state, spec: dict) -> dict:
+    """Mint a new token: ``name``, ``scopes``, an ``owner`` (email or id) or a ``role``, ``expires_in`` seconds.
+
+    Without an owner the token belongs to the first user with ``role`` (default administrator).
+    Expiry counts on the emulated clock. A name in use (even revoked) is refused: tokens are
+    told apart by name, so reusing one would revive the old token.
+    """
+    name = spec.get("name")
+    if not isinstance(name, str) or not name:
+        raise bad_request("name must be a non-empty string")
+    if name in state.store["tokens"]:
+        raise ApiError(409, f"a token named {name!r} exists already")
+    expires_in = spec.get("expires_in", 30 * DAY)
+    if isinstance(expires_in, bool) or not isinstance(expires_in, (int, float)):
+        raise bad_request("expires_in must be a number of seconds")
+    owner = spec.get("owner") or _first_user_with_role(state, spec.get("role", "administrator"))
+    users_by_email = {user["email"].lower(): user for user in state.store["users"].values()}
+
+    def user_ref(ref: object, where: str) -> dict:
+        found = isinstance(ref, str) and (users_by_email.get(ref.lower()) or state.store["users"].get(ref))
+        if not found:
+            raise SeedError(f"{where}: unknown user {ref!r}")
+        return found
+
+    token = {"name": name, "owner": owner, "scopes": spec.get("scopes", ["api"]), "expires_in_days": expires_in / DAY}
+    try:
+        add_token(state.store, token, user_ref, state.now())
+    except SeedError as err:
+        raise bad_request(str(err)) from None
+    state.save()
+    record = state.store["tokens"][name]
+    return {"name": name, "token": record["jwt"], "scopes": record["scopes"], "expires_at": record["expires_at"]}
+
+
+def _first_user_with_role(state, role: object) -> str:
+    if role not in USER_ROLES:
+        raise bad_request(f"role must be one of {list(USER_ROLES)}")
+    for user_id in sorted(state.store["users"]):
+        if state.store["users"][user_id]["role"] == role:
+            return user_id
+    raise bad_request(f"no user has the role {role!r}")
+
+
+def revoke_token(state, name: str) -> dict:
+    """Revoke a token: from now on every request that presents it gets 401 "token revoked"."""
+    token = state.store["tokens"].get(name)
+    if token is None:
+        raise not_found(f"no token named {name!r}")
+    token["revoked"] = True
+    state.save()
+    return {"name": name, "revoked": True}
+
+
+async def create_token(request: web.Request) -> web.Response:
+    return json_answer(mint_token(_runtime(request).state, await read_json_object(request)))
+
+
+async def delete_token(request: web.Request) -> web.Response:
+    return json_answer(revoke_token(_runtime(request).state, request.match_info["name"]))
+
+
 async def clock(request: web.Request) -> web.Response:
     return json_answer(_runtime(request).state.clock.describe())
 
@@ -118,6 +179,8 @@ def add_admin_routes(app: web.Application) -> None:
         ("POST", "/_emulator/faults", add_fault),
         ("DELETE", "/_emulator/faults", clear_faults),
         ("GET", "/_emulator/tokens", tokens),
+        ("POST", "/_emulator/tokens", create_token),
+        ("DELETE", "/_emulator/tokens/{name}", delete_token),
         ("GET", "/_emulator/clock", clock),
         ("POST", "/_emulator/clock", advance_clock),
         ("GET", "/_emulator/state", dump_state),

@@ -150,6 +150,29 @@ class OpseraEmulator:
     def tokens(self) -> dict[str, str]:
         return self._call(lambda: {n: t["jwt"] for n, t in self._runtime.state.store["tokens"].items()})
 
+    def mint_token(
+        self,
+        name: str,
+        scopes: list[str] | tuple[str, ...] = ("api",),
+        *,
+        owner: str | None = None,
+        role: str = "administrator",
+        expires_in: float | None = None,
+    ) -> str:
+        """Mint a new token (see ``POST /_emulator/tokens``) and return its JWT."""
+        from .admin import mint_token
+
+        spec = {"name": name, "scopes": list(scopes), "owner": owner, "role": role}
+        if expires_in is not None:
+            spec["expires_in"] = expires_in
+        return self._call(lambda: mint_token(self._runtime.state, spec)["token"])
+
+    def revoke_token(self, name: str) -> None:
+        """From now on the token gets 401 "token revoked" (``DELETE /_emulator/tokens/{name}``)."""
+        from .admin import revoke_token
+
+        self._call(lambda: revoke_token(self._runtime.state, name))
+
     def connection_json(self, token_name: str = "admin") -> str:
         return connection.connection_json(self.url, self.token(token_name))
 

@@ -80,7 +80,7 @@ def build_store(seed: dict, now: float) -> dict:
         raise SeedError(f"{where}: unknown user {ref!r}")
 
     for token in seed.get("tokens", []):
-        _add_token(store, token, user_ref, now)
+        add_token(store, token, user_ref, now)
     for pipeline in seed.get("pipelines", []):
         _add_runnable(store, "pipelines", pipeline, user_ref, account, now)
     for task in seed.get("tasks", []):
@@ -165,7 +165,8 @@ def _add_user(store: dict, user: dict) -> None:
     store["users"][user_id] = {**user, "role": role}
 
 
-def _add_token(store: dict, token: dict, user_ref, now: float) -> None:
+def add_token(store: dict, token: dict, user_ref, now: float) -> None:
+    """Mint the token a seed (or the mint admin route) describes into ``store``."""
     name = token.get("name")
     if not isinstance(name, str) or not name:
         raise SeedError(f"tokens: each token needs a name: {token!r}")

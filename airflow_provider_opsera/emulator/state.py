@@ -50,12 +50,12 @@ class EmulatorState:
     # ----- reset and persistence
 
     def reset(self) -> None:
-        """Back to the seed. Minted tokens stay the same so clients keep working."""
+        """Back to the seed. Seeded tokens stay the same so clients keep working; revocations are undone."""
         minted = self.store["tokens"]
         self.store = build_store(self.seed, self.now())
         for name, token in minted.items():
             if name in self.store["tokens"]:
-                self.store["tokens"][name] = token
+                self.store["tokens"][name] = {key: value for key, value in token.items() if key != "revoked"}
         self._start_seeded_runs()
         self.save()
 
@@ -120,6 +120,8 @@ class EmulatorState:
         token = self.store["tokens"].get(claims.get("jti"))
         if token is None or token["owner_id"] != claims.get("sub"):
             raise ApiError(401, "unknown token")
+        if token.get("revoked"):
+            raise ApiError(401, "token revoked")
         user = self.store["users"].get(token["owner_id"])
         if user is None:
             raise ApiError(401, "the token's owner no longer exists")
