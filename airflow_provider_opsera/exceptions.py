@@ -43,6 +43,10 @@ class OpseraNotFoundError(OpseraError):
     """404."""
 
 
+class OpseraPipelineLookupError(OpseraError):
+    """A pipeline name matches no pipeline the token can see, or several."""
+
+
 class OpseraConflictError(OpseraError):
     """409: the record exists already (e.g. a person's email)."""
 

@@ -18,6 +18,7 @@ from airflow_provider_opsera.client.connection_form import (
     legacy_form_widgets,
     legacy_ui_field_behaviour,
 )
+from airflow_provider_opsera.client.pipeline_lookup import checked_name, pick_pipeline
 from airflow_provider_opsera.client.scopes import PROBE_NOUNS, describe_abilities, probe_call, token_owner, token_scopes
 from airflow_provider_opsera.client.token import check_expiry
 from airflow_provider_opsera.exceptions import (
@@ -212,6 +213,23 @@ class OpseraHook(BaseHook):
 
     def list_pipelines(self) -> list[dict[str, Any]]:
         return self.list_records("pipeline_list")
+
+    def find_pipeline(self, name: str) -> str:
+        """The id of the one pipeline named ``name``, from the pipeline list (needs the Power User role).
+
+        No match or several raise :class:`OpseraPipelineLookupError` naming the candidates.
+        """
+        name = checked_name(name)
+        try:
+            pipelines = self.list_pipelines()
+        except OpseraPermissionError as error:
+            raise OpseraPermissionError(
+                f"Finding pipeline {name!r} by name reads Opsera's pipeline list, which needs the Power User role "
+                f"(or higher) for the token's owner; without it, give pipeline_id= instead. {error}",
+                status_code=error.status_code,
+                endpoint=error.endpoint,
+            ) from None
+        return pick_pipeline(name, pipelines)
 
     # -- tool registry --
 

@@ -9,9 +9,11 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_provider_opsera._compat import AirflowException, BaseOperator, default_deferrable
 from airflow_provider_opsera.client import validation
+from airflow_provider_opsera.client.pipeline_lookup import check_reference_at_parse, resolve_pipeline_id
 from airflow_provider_opsera.client.status import OpseraRunStatus, RunOutcome
 from airflow_provider_opsera.exceptions import OpseraAmbiguousRequestError, OpseraError
 from airflow_provider_opsera.links.opsera import PIPELINE_RUN_URL_KEY, OpseraPipelineRunLink
+from airflow_provider_opsera.waiting.events import checked_event
 from airflow_provider_opsera.waiting.pipeline_run import PipelineRunFollower
 from airflow_provider_opsera.waiting.resumable import ResumableJobMixin
 from airflow_provider_opsera.waiting.watch import (
@@ -35,14 +37,23 @@ def _checked_seconds(value: Any, name: str, *, allow_none: bool = False) -> Any:
 
 
 class _PipelineOperator(BaseOperator):
-    """Common ground: a pipeline id and a lazily built hook (no connection is read before ``execute``)."""
+    """Common ground: a pipeline given by id or by name, and a lazily built hook (nothing is read before ``execute``)."""
 
-    template_fields: Sequence[str] = ("pipeline_id", "opsera_conn_id")
+    template_fields: Sequence[str] = ("pipeline_id", "pipeline_name", "opsera_conn_id")
     ui_color = "#e3f1fc"
 
-    def __init__(self, *, pipeline_id: str, opsera_conn_id: str = "opsera_default", **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *,
+        pipeline_id: str | None = None,
+        pipeline_name: str | None = None,
+        opsera_conn_id: str = "opsera_default",
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
+        check_reference_at_parse(pipeline_id, pipeline_name)
         self.pipeline_id = pipeline_id
+        self.pipeline_name = pipeline_name
         self.opsera_conn_id = opsera_conn_id
 
     @cached_property
@@ -50,6 +61,11 @@ class _PipelineOperator(BaseOperator):
         from airflow_provider_opsera.hooks.opsera import OpseraHook
 
         return OpseraHook(self.opsera_conn_id)
+
+    def resolve_pipeline(self, context: Any) -> str:
+        """Settle ``pipeline_id`` once templates are rendered: a name is looked up in Opsera's pipeline list."""
+        self.pipeline_id = resolve_pipeline_id(self.hook, self.pipeline_id, self.pipeline_name, context, self.log)
+        return self.pipeline_id
 
 
 class OpseraRunPipelineOperator(ResumableJobMixin, _PipelineOperator):
@@ -93,6 +109,9 @@ class OpseraRunPipelineOperator(ResumableJobMixin, _PipelineOperator):
       block a new run anyway. When the latest run has ended, the retry starts a new run.
 
     :param pipeline_id: the pipeline's id (24 hex characters); templated
+    :param pipeline_name: instead of ``pipeline_id``, the pipeline's name in Opsera; templated. It is
+        looked up in Opsera's pipeline list when the task runs (the token's owner needs the Power User
+        role); the id found is logged and pushed to XCom (``pipeline_id``)
     :param wait_for_completion: wait for the run to end (else return once it started)
     :param deferrable: wait in the triggerer; default: Airflow's
         ``[operators] default_deferrable``
@@ -103,7 +122,7 @@ class OpseraRunPipelineOperator(ResumableJobMixin, _PipelineOperator):
     :param opsera_conn_id: the Airflow connection to Opsera; templated
     """
 
-    template_fields: Sequence[str] = ("pipeline_id", "opsera_conn_id", "poll_interval", "timeout")
+    template_fields: Sequence[str] = ("pipeline_id", "pipeline_name", "opsera_conn_id", "poll_interval", "timeout")
     operator_extra_links = (OpseraPipelineRunLink(),)
 
     # Tests put a fake clock here.
@@ -113,7 +132,8 @@ class OpseraRunPipelineOperator(ResumableJobMixin, _PipelineOperator):
     def __init__(
         self,
         *,
-        pipeline_id: str,
+        pipeline_id: str | None = None,
+        pipeline_name: str | None = None,
         wait_for_completion: bool = True,
         deferrable: bool | None = None,
         poll_interval: float = 30,
@@ -123,7 +143,7 @@ class OpseraRunPipelineOperator(ResumableJobMixin, _PipelineOperator):
         opsera_conn_id: str = "opsera_default",
         **kwargs: Any,
     ) -> None:
-        super().__init__(pipeline_id=pipeline_id, opsera_conn_id=opsera_conn_id, **kwargs)
+        super().__init__(pipeline_id=pipeline_id, pipeline_name=pipeline_name, opsera_conn_id=opsera_conn_id, **kwargs)
         self.wait_for_completion = wait_for_completion
         self.deferrable = default_deferrable() if deferrable is None else deferrable
         self.poll_interval = _checked_seconds(poll_interval, "poll_interval")
@@ -140,9 +160,9 @@ class OpseraRunPipelineOperator(ResumableJobMixin, _PipelineOperator):
         return f"opsera_run_count:{self.pipeline_id}"
 
     def execute(self, context: Any) -> int:
-        self.pipeline_id = validation.object_id(self.pipeline_id, "pipeline_id")
         self.poll_interval = seconds(self.poll_interval, "poll_interval")
         self.timeout = seconds(self.timeout, "timeout", allow_none=True)
+        self.resolve_pipeline(context)
         context["ti"].xcom_push(key=PIPELINE_RUN_URL_KEY, value=self.hook.pipeline_url(self.pipeline_id))
         return self.execute_resumable(context)
 
@@ -293,12 +313,17 @@ class OpseraRunPipelineOperator(ResumableJobMixin, _PipelineOperator):
 
     def execute_complete(self, context: Any, event: dict[str, Any] | None = None) -> int:
         """Resume after the deferred wait: copy the console output into the task log, then end like the run."""
-        event = event or {}
-        # The event carries the ids: the kwargs given to defer() may not reach this method.
-        pipeline_id = event.get("pipeline_id") or self.pipeline_id
-        run_count = self.run_count = int(event.get("run_count") or self.run_count or 0)
-        run = self._follower(pipeline_id, run_count)
-        status, message = event.get("status", ""), str(event.get("message") or "")
+        # The event carries the ids: the kwargs given to defer() may not reach this method, and a
+        # pipeline given by name is not looked up again.
+        event = checked_event(
+            event,
+            subject=f"the wait for a run of Opsera pipeline {self.pipeline_id or self.pipeline_name}",
+            fields={"pipeline_id": validation.object_id, "run_count": validation.positive_int},
+        )
+        self.pipeline_id = event["pipeline_id"]
+        run_count = self.run_count = event["run_count"]
+        run = self._follower(self.pipeline_id, run_count)
+        status, message = event["status"], event["message"]
         if status != TIMEOUT:
             self._run_ended = status in EVENT_STATUS_OF.values()
         run.pull_logs()
@@ -327,6 +352,7 @@ class _PipelineCommandOperator(_PipelineOperator):
     hook_method: str
 
     def execute(self, context: Any) -> Any:
+        self.resolve_pipeline(context)
         answer = getattr(self.hook, self.hook_method)(self.pipeline_id)
         message = answer.get("message") or answer if isinstance(answer, dict) else answer
         self.log.info("Opsera pipeline %s: %s", self.pipeline_id, message)
@@ -337,6 +363,7 @@ class OpseraStopPipelineOperator(_PipelineCommandOperator):
     """Stop a pipeline's current run. Opsera's stop is soft: the current step finishes first.
 
     :param pipeline_id: the pipeline's id; templated
+    :param pipeline_name: instead of ``pipeline_id``, the pipeline's name, looked up when the task runs; templated
     :param opsera_conn_id: the Airflow connection to Opsera; templated
     :return: Opsera's answer, e.g. ``{"status": "success", "message": "The pipeline has been stopped."}``
     """
@@ -348,6 +375,7 @@ class OpseraResetPipelineOperator(_PipelineCommandOperator):
     """Reset a pipeline's run status (an active run is abandoned), e.g. to clear a stuck run.
 
     :param pipeline_id: the pipeline's id; templated
+    :param pipeline_name: instead of ``pipeline_id``, the pipeline's name, looked up when the task runs; templated
     :param opsera_conn_id: the Airflow connection to Opsera; templated
     :return: Opsera's answer, e.g. ``{"status": "success", "message": "The pipeline run status has been reset."}``
     """

@@ -8,8 +8,10 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_provider_opsera._compat import AirflowSensorTimeout, BaseSensorOperator, default_deferrable
 from airflow_provider_opsera.client import validation
+from airflow_provider_opsera.client.pipeline_lookup import check_reference_at_parse, resolve_pipeline_id
 from airflow_provider_opsera.exceptions import OpseraError
 from airflow_provider_opsera.links.opsera import PIPELINE_RUN_URL_KEY, OpseraPipelineRunLink
+from airflow_provider_opsera.waiting.events import checked_event
 from airflow_provider_opsera.waiting.pipeline_run import PipelineRunFollower
 from airflow_provider_opsera.waiting.watch import EVENT_STATUS_OF, TIMEOUT, FailedPolls
 
@@ -31,20 +33,23 @@ class OpseraPipelineRunSensor(BaseSensorOperator):
     and leaves the run alone.
 
     :param pipeline_id: the pipeline's id; templated
+    :param pipeline_name: instead of ``pipeline_id``, the pipeline's name in Opsera, looked up in the
+        pipeline list when the task runs (Power User role); the id found goes to XCom (``pipeline_id``); templated
     :param run_count: the run's number, e.g. ``"{{ ti.xcom_pull('run_pipeline') }}"``; templated
     :param deferrable: wait in the triggerer; default: Airflow's ``[operators] default_deferrable``
     :param fetch_logs: copy the run's console output into the task log
     :param opsera_conn_id: the Airflow connection to Opsera; templated
     """
 
-    template_fields: Sequence[str] = ("pipeline_id", "run_count", "opsera_conn_id")
+    template_fields: Sequence[str] = ("pipeline_id", "pipeline_name", "run_count", "opsera_conn_id")
     operator_extra_links = (OpseraPipelineRunLink(),)
     ui_color = "#e3f1fc"
 
     def __init__(
         self,
         *,
-        pipeline_id: str,
+        pipeline_id: str | None = None,
+        pipeline_name: str | None = None,
         run_count: int | str,
         deferrable: bool | None = None,
         fetch_logs: bool = True,
@@ -52,7 +57,9 @@ class OpseraPipelineRunSensor(BaseSensorOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        check_reference_at_parse(pipeline_id, pipeline_name)
         self.pipeline_id = pipeline_id
+        self.pipeline_name = pipeline_name
         self.run_count = run_count
         self.deferrable = default_deferrable() if deferrable is None else deferrable
         self.fetch_logs = fetch_logs
@@ -67,8 +74,8 @@ class OpseraPipelineRunSensor(BaseSensorOperator):
         return OpseraHook(self.opsera_conn_id)
 
     def execute(self, context: Any) -> Any:
-        self.pipeline_id = validation.object_id(self.pipeline_id, "pipeline_id")
         self.run_count = validation.positive_int(self.run_count, "run_count")
+        self.pipeline_id = resolve_pipeline_id(self.hook, self.pipeline_id, self.pipeline_name, context, self.log)
         context["ti"].xcom_push(key=PIPELINE_RUN_URL_KEY, value=self.hook.pipeline_url(self.pipeline_id))
         if self.deferrable:
             # imported here: Airflow's trigger base is not needed to parse a DAG
@@ -114,10 +121,13 @@ class OpseraPipelineRunSensor(BaseSensorOperator):
 
     def execute_complete(self, context: Any, event: dict[str, Any] | None = None) -> None:
         """Resume after the deferred wait: copy the console output into the task log, then end like the run."""
-        event = event or {}
-        pipeline_id = event.get("pipeline_id") or self.pipeline_id
-        run = self._follower(pipeline_id, int(event.get("run_count") or self.run_count))
-        status, message = event.get("status", ""), str(event.get("message") or "")
+        event = checked_event(
+            event,
+            subject=f"the wait for run {self.run_count} of Opsera pipeline {self.pipeline_id or self.pipeline_name}",
+            fields={"pipeline_id": validation.object_id, "run_count": validation.positive_int},
+        )
+        run = self._follower(event["pipeline_id"], event["run_count"])
+        status, message = event["status"], event["message"]
         run.pull_logs()
         if status == TIMEOUT:
             raise AirflowSensorTimeout(f"{message} The run was left alone: this sensor did not start it.")

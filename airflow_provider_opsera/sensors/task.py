@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from airflow_provider_opsera._compat import AirflowSensorTimeout, BaseSensorOperator, default_deferrable
 from airflow_provider_opsera.client import validation
 from airflow_provider_opsera.exceptions import OpseraError
+from airflow_provider_opsera.waiting.events import checked_event
 from airflow_provider_opsera.waiting.run_logs import RunLogFollower
 from airflow_provider_opsera.waiting.watch import (
     EVENT_STATUS_OF,
@@ -106,9 +107,11 @@ class OpseraTaskSensor(BaseSensorOperator):
 
     def execute_complete(self, context: Any, event: dict[str, Any] | None = None) -> None:
         """Resume after the deferred wait: copy the run's console output into the task log, then end like it."""
-        event = event or {}
-        self.opsera_task_id = event.get("opsera_task_id") or self.opsera_task_id
-        status, message = event.get("status", ""), str(event.get("message") or "")
+        event = checked_event(
+            event, subject=f"the wait for {self.subject}", fields={"opsera_task_id": validation.object_id}
+        )
+        self.opsera_task_id = event["opsera_task_id"]
+        status, message = event["status"], event["message"]
         if status == TIMEOUT:
             raise AirflowSensorTimeout(message)
         self._conclude(status, message)

@@ -35,7 +35,7 @@ def opsera(set_conn, token, requests_mock):
 def test_stop_and_reset(opsera, task_log, operator, url, message):
     opsera.post(url, json={"status": "success", "message": message})
     op = operator(task_id="t", pipeline_id=PIPELINE_ID)
-    assert op.template_fields == ("pipeline_id", "opsera_conn_id")
+    assert op.template_fields == ("pipeline_id", "pipeline_name", "opsera_conn_id")
     assert op.execute(make_context()) == {"status": "success", "message": message}
     assert opsera.last_request.json() == {"pipelineId": PIPELINE_ID}
     assert message in task_log.text()

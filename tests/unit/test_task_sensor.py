@@ -61,9 +61,12 @@ def test_deferrable_hands_the_wait_to_the_trigger(opsera):
 
 
 def test_resume(opsera, task_log):
-    make_sensor(deferrable=True).execute_complete(make_context(), {"status": "success", "opsera_task_id": TASK_ID})
+    def event(status: str, message: str) -> dict:
+        return {"status": status, "message": message, "opsera_task_id": TASK_ID}
+
+    make_sensor(deferrable=True).execute_complete(make_context(), event("success", "done"))
     assert "[push] Pushed" in task_log.text()
     with pytest.raises(AirflowException, match="failed"):
-        make_sensor(deferrable=True).execute_complete(make_context(), {"status": "failed", "message": "x"})
+        make_sensor(deferrable=True).execute_complete(make_context(), event("failed", "x"))
     with pytest.raises(AirflowSensorTimeout):
-        make_sensor(deferrable=True).execute_complete(make_context(), {"status": "timeout", "message": "late"})
+        make_sensor(deferrable=True).execute_complete(make_context(), event("timeout", "late"))
