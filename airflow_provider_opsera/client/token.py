@@ -55,3 +55,8 @@ def check_expiry(expires: dt.datetime | None, *, now: dt.datetime | None = None)
         days = (expires - now).total_seconds() / 86400
         return f"The Opsera token expires in {days:.1f} days, at {expires:%Y-%m-%d %H:%M} UTC: renew it soon."
     return None
+
+
+def rotated_token_note(conn_id: str) -> str:
+    """What a client logs when Opsera refused the token and the connection turned out to hold another one."""
+    return f"Opsera refused the token; connection {conn_id!r} holds another one now (rotated): carrying on with it."

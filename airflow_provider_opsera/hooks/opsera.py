@@ -20,7 +20,7 @@ from airflow_provider_opsera.client.connection_form import (
 )
 from airflow_provider_opsera.client.pipeline_lookup import checked_name, pick_pipeline
 from airflow_provider_opsera.client.scopes import PROBE_NOUNS, describe_abilities, probe_call, token_owner, token_scopes
-from airflow_provider_opsera.client.token import check_expiry
+from airflow_provider_opsera.client.token import check_expiry, rotated_token_note
 from airflow_provider_opsera.exceptions import (
     OpseraAuthenticationError,
     OpseraError,
@@ -111,12 +111,48 @@ class OpseraHook(BaseHook):
         json: Any = None,
         params: dict[str, Any] | None = None,
     ) -> Any:
-        """Send one API call by its name in :data:`ENDPOINTS`, with retries; return the parsed JSON."""
+        """Send one API call by its name in :data:`ENDPOINTS`, with retries; return the parsed JSON.
+
+        When Opsera refuses the token (401, or it expired), the connection is read again, once:
+        if it holds another token by now (it was rotated), the call is sent again with that one.
+        """
         endpoint = ENDPOINTS[name]
+        params = query_params(params)
         settings = self.settings
+        try:
+            return self._call_with(settings, endpoint, path_params, json, params)
+        except OpseraAuthenticationError:
+            rotated = self._settings_after_refusal(settings)
+            if rotated is None:
+                raise
+        return self._call_with(rotated, endpoint, path_params, json, params)
+
+    def _settings_after_refusal(self, refused: OpseraConnectionSettings) -> OpseraConnectionSettings | None:
+        """The connection read again after Opsera refused its token; None when the token is the same."""
+        self.__dict__.pop("settings", None)
+        try:
+            settings = self.settings
+        except Exception as error:  # the refusal is what the caller must see, not a failed re-read
+            self.log.warning(
+                "Could not read connection %r again after Opsera refused its token: %s", self.opsera_conn_id, error
+            )
+            self.__dict__["settings"] = refused
+            return None
+        if settings.token == refused.token:
+            return None
+        self.log.warning(rotated_token_note(self.opsera_conn_id))
+        return settings
+
+    def _call_with(
+        self,
+        settings: OpseraConnectionSettings,
+        endpoint: Endpoint,
+        path_params: dict[str, str] | None,
+        json: Any,
+        params: dict[str, str],
+    ) -> Any:
         check_expiry(settings.token_expires)  # a long-lived hook must not send a token that expired meanwhile
         url = settings.url_for(endpoint.path, path_params)
-        params = query_params(params)
         try:
             return self._send_once(endpoint, url, settings, json, params)
         except OpseraError as error:

@@ -21,7 +21,7 @@ from airflow_provider_opsera._compat import BaseHook
 from airflow_provider_opsera.client import validation
 from airflow_provider_opsera.client.api import ENDPOINTS, Endpoint
 from airflow_provider_opsera.client.connection import OpseraConnectionSettings
-from airflow_provider_opsera.client.token import check_expiry
+from airflow_provider_opsera.client.token import check_expiry, rotated_token_note
 from airflow_provider_opsera.exceptions import OpseraAuthenticationError, OpseraError, OpseraTransportError
 from airflow_provider_opsera.hooks.opsera import register_secrets, task_status_text
 from airflow_provider_opsera.hooks.responses import error_for, page_records, parse_json
@@ -36,9 +36,7 @@ from airflow_provider_opsera.hooks.retry import (
 
 log = logging.getLogger(__name__)
 
-_SESSIONS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, aiohttp.ClientSession] = (
-    weakref.WeakKeyDictionary()
-)
+_SESSIONS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, aiohttp.ClientSession] = weakref.WeakKeyDictionary()
 
 
 def shared_session() -> aiohttp.ClientSession:
@@ -71,12 +69,12 @@ async def read_connection(conn_id: str) -> Any:
     return await sync_to_async(BaseHook.get_connection)(conn_id)
 
 
-#: seconds a connection read is shared by the waits on one event loop; a rotated token is seen after this
+#: seconds a connection read is shared by the waits on one event loop (a refused token is read again at once)
 SETTINGS_TTL = 300.0
 
-_SETTINGS: weakref.WeakKeyDictionary[
-    asyncio.AbstractEventLoop, dict[str, tuple[asyncio.Task, float]]
-] = weakref.WeakKeyDictionary()
+_SETTINGS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, tuple[asyncio.Task, float]]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 async def connection_settings(conn_id: str) -> OpseraConnectionSettings:
@@ -97,11 +95,28 @@ async def connection_settings(conn_id: str) -> OpseraConnectionSettings:
     return await asyncio.shield(entry[0])
 
 
-def forget_connection_settings(conn_id: str) -> None:
-    """Read the connection again on next use (after a 401: the token may have been replaced)."""
-    cache = _SETTINGS.get(asyncio.get_running_loop())
-    if cache:
-        cache.pop(conn_id, None)
+async def settings_after_refusal(conn_id: str, refused: OpseraConnectionSettings) -> OpseraConnectionSettings | None:
+    """The connection read again after Opsera refused ``refused``'s token; None when it holds the same token.
+
+    The waits on one loop that were refused the same token share one read: the first one
+    starts it, the others await it (or take its result), so a rotation costs one lookup.
+    """
+    loop = asyncio.get_running_loop()
+    cache = _SETTINGS.setdefault(loop, {})
+    entry = cache.get(conn_id)
+    if entry is None or _holds(entry[0], refused):
+        entry = cache[conn_id] = (loop.create_task(_read_settings(conn_id)), time.monotonic())
+    try:
+        settings = await asyncio.shield(entry[0])
+    except Exception as error:  # the refusal is what the caller must see, not a failed re-read
+        log.warning("Could not read connection %r again after Opsera refused its token: %s", conn_id, error)
+        return None
+    return None if settings.token == refused.token else settings
+
+
+def _holds(read: asyncio.Task, settings: OpseraConnectionSettings) -> bool:
+    """Whether a finished connection read gave exactly these settings (read before the refusal)."""
+    return read.done() and not read.cancelled() and read.exception() is None and read.result() is settings
 
 
 async def _read_settings(conn_id: str) -> OpseraConnectionSettings:
@@ -147,16 +162,31 @@ class OpseraAsyncHook:
         json: Any = None,
         params: dict[str, Any] | None = None,
     ) -> Any:
+        """One API call with retries; after a refused token, once more with a rotated one (as :class:`OpseraHook`)."""
         endpoint = ENDPOINTS[name]
+        params = query_params(params)
         settings = await self.settings()
+        try:
+            return await self._call_with(settings, endpoint, path_params, json, params)
+        except OpseraAuthenticationError:
+            rotated = await settings_after_refusal(self.opsera_conn_id, settings)
+            if rotated is None:
+                raise
+        log.warning(rotated_token_note(self.opsera_conn_id))
+        return await self._call_with(rotated, endpoint, path_params, json, params)
+
+    async def _call_with(
+        self,
+        settings: OpseraConnectionSettings,
+        endpoint: Endpoint,
+        path_params: dict[str, str] | None,
+        json: Any,
+        params: dict[str, str],
+    ) -> Any:
         check_expiry(settings.token_expires)
         url = settings.url_for(endpoint.path, path_params)
-        params = query_params(params)
         try:
             return await self._send_once(endpoint, url, settings, json, params)
-        except OpseraAuthenticationError:
-            forget_connection_settings(self.opsera_conn_id)
-            raise
         except OpseraError as error:
             await self._sleep(first_retry_wait(self.retry_policy, endpoint, error, log))
         import tenacity
@@ -225,9 +255,7 @@ class OpseraAsyncHook:
         return records
 
     async def stop_pipeline(self, pipeline_id: str) -> dict[str, Any]:
-        return await self.call(
-            "pipeline_stop", json={"pipelineId": validation.object_id(pipeline_id, "pipeline_id")}
-        )
+        return await self.call("pipeline_stop", json={"pipelineId": validation.object_id(pipeline_id, "pipeline_id")})
 
     async def get_task_status(self, task_id: str) -> str:
         answer = await self.call("task_status", json={"taskId": validation.object_id(task_id, "opsera_task_id")})

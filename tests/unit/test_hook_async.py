@@ -187,7 +187,7 @@ def test_waits_on_one_loop_read_the_connection_once(run_against, connection_read
     assert run_against(scenario, prepare) == 1
 
 
-def test_a_401_makes_the_next_call_read_the_connection_again(run_against, connection_reads):
+def test_a_401_reads_the_connection_again_and_the_next_call_uses_that_read(run_against, connection_reads):
     async def scenario(hook, scripted, sleeps):
         with pytest.raises(ex.OpseraAuthenticationError):
             await hook.get_task_status(TASK_ID)
