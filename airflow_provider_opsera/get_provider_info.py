@@ -51,7 +51,11 @@ def get_provider_info() -> dict[str, Any]:
         "triggers": [
             {
                 "integration-name": INTEGRATION,
-                "python-modules": [f"{_PKG}.triggers.pipeline", f"{_PKG}.triggers.task"],
+                "python-modules": [
+                    f"{_PKG}.triggers.pipeline",
+                    f"{_PKG}.triggers.pipeline_events",
+                    f"{_PKG}.triggers.task",
+                ],
             }
         ],
         "connection-types": [

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
+from airflow_provider_opsera.client.api import PORTAL_PIPELINE_PATH
 from airflow_provider_opsera.client.token import token_expiry
 from airflow_provider_opsera.exceptions import OpseraConnectionConfigError
 
@@ -34,6 +35,10 @@ class OpseraConnectionSettings:
     @property
     def authorization(self) -> str:
         return f"{self.auth_prefix} {self.token}" if self.auth_prefix else self.token
+
+    def pipeline_url(self, pipeline_id: str) -> str:
+        """The portal page of a pipeline (the API host when no portal URL is set)."""
+        return (self.portal_url or self.base_url) + PORTAL_PIPELINE_PATH.format(pipeline_id=pipeline_id)
 
     def url_for(self, path: str, path_params: dict[str, Any] | None = None) -> str:
         """The full URL of an endpoint path such as ``/api/v2/data/people/{email}``."""

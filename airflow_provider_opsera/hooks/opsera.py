@@ -10,7 +10,7 @@ import requests
 
 from airflow_provider_opsera._compat import BaseHook, mask_secret
 from airflow_provider_opsera.client import validation
-from airflow_provider_opsera.client.api import ENDPOINTS, PORTAL_PIPELINE_PATH, RECORD_CAP, Endpoint
+from airflow_provider_opsera.client.api import ENDPOINTS, RECORD_CAP, Endpoint
 from airflow_provider_opsera.client.connection import OpseraConnectionSettings
 from airflow_provider_opsera.client.connection_form import (
     CONN_TYPE,
@@ -371,8 +371,7 @@ class OpseraHook(BaseHook):
 
     def pipeline_url(self, pipeline_id: str) -> str:
         """The portal page of a pipeline (falls back to the API host when no portal URL is set)."""
-        base = self.settings.portal_url or self.settings.base_url
-        return base + PORTAL_PIPELINE_PATH.format(pipeline_id=pipeline_id)
+        return self.settings.pipeline_url(pipeline_id)
 
     def test_connection(self) -> tuple[bool, str]:
         """Make one real read call and say, in words a person can act on, what the token can do.

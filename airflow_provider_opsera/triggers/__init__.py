@@ -5,6 +5,7 @@ from __future__ import annotations
 from airflow_provider_opsera._lazy import lazy_exports
 
 _MODULE_OF = {
+    "OpseraPipelineRunEventTrigger": "pipeline_events",
     "OpseraPipelineRunTrigger": "pipeline",
     "OpseraTaskTrigger": "task",
 }

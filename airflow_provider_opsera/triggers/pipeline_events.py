@@ -1,0 +1,373 @@
+"""Opsera pipeline runs as Airflow asset events: one event per run that ends, in run order.
+
+An ``AssetWatcher`` runs this trigger in the triggerer for as long as a DAG is scheduled
+on its asset. Airflow keeps iterating the same ``run()`` after each event; it rebuilds the
+trigger from its serialised arguments only when the triggerer restarts or another
+triggerer takes the trigger over. So the last run reported (the cursor) cannot live in the
+arguments: on Airflow 3.3+ it is kept in the asset state store, which survives both; on
+older Airflow 3 it lives in memory only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterable
+from typing import Any
+
+from airflow.triggers.base import TriggerEvent
+
+from airflow_provider_opsera.client import validation
+from airflow_provider_opsera.client.status import RunOutcome
+from airflow_provider_opsera.exceptions import OpseraError
+from airflow_provider_opsera.triggers.polling import _WAITS_ON_LOOP, OpseraPollingTrigger, _release_session_if_last
+from airflow_provider_opsera.waiting.watch import (
+    EVENT_STATUS_OF,
+    FAILED,
+    STOPPED,
+    SUCCESS,
+    FailedPolls,
+    StatusWatch,
+    is_transient,
+)
+
+try:
+    from airflow.triggers.base import BaseEventTrigger
+except ImportError:  # Airflow 2.11 has no event-driven scheduling; the module still imports there
+    from airflow.triggers.base import BaseTrigger as BaseEventTrigger  # type: ignore[assignment]
+
+#: the outcomes a watcher reports unless told otherwise: every run that ends
+ALL_OUTCOMES = (SUCCESS, FAILED, STOPPED)
+
+#: after a refusal (401, 403, 404...) or an answer this provider cannot read, polls are this many times further apart
+REFUSED_SLOWDOWN = 10
+
+
+def run_outcomes(outcomes: Iterable[str] | str | None) -> list[str] | None:
+    """The outcomes to report, checked and sorted (None: all of them)."""
+    if outcomes is None:
+        return None
+    if isinstance(outcomes, str):
+        outcomes = [outcomes]
+    chosen = set()
+    for outcome in outcomes:
+        value = str(outcome).strip().lower()
+        if value not in ALL_OUTCOMES:
+            raise ValueError(f"outcomes: {outcome!r} is not one of {', '.join(ALL_OUTCOMES)}")
+        chosen.add(value)
+    if not chosen:
+        raise ValueError(f"outcomes must name at least one of {', '.join(ALL_OUTCOMES)}, or be None for all")
+    return sorted(chosen)
+
+
+class UnreadableSummary(Exception):
+    """A pipeline summary without the run count this watcher follows (Opsera's answer differs from its contract)."""
+
+
+def latest_run_count(summary: Any, pipeline_id: str) -> int:
+    """``workflow.run_count`` of a pipeline summary: the number of its latest run (0: never run)."""
+    workflow = summary.get("workflow") if isinstance(summary, dict) else None
+    if not isinstance(workflow, dict) or "run_count" not in workflow:
+        raise UnreadableSummary(f"The summary of pipeline {pipeline_id} has no workflow.run_count")
+    value = workflow["run_count"]
+    if value is None:
+        return 0
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise UnreadableSummary(
+            f"The summary of pipeline {pipeline_id} has workflow.run_count {value!r}, not a run number"
+        )
+    return value
+
+
+class RunCursor:
+    """The last run a watcher has dealt with (reported, or passed over by ``outcomes``).
+
+    Kept in the asset state store where Airflow gives the trigger one (3.3+), under a key
+    naming the pipeline and the outcomes, so a copy of the same watcher on another
+    triggerer reads the same value; in memory otherwise. A store that cannot be read or
+    written is logged and the cursor carries on in memory: the watcher never stops over it.
+    """
+
+    def __init__(self, accessors: Any, key: str, log: Any) -> None:
+        self.key = key
+        self.log = log
+        self.position: int | None = None
+        self._accessors = self._each_accessor(accessors)
+        self._warned = False
+
+    @staticmethod
+    def _each_accessor(accessors: Any) -> list[Any]:
+        if accessors is None:
+            return []
+        # Airflow versions whose accessors iterate give one per asset when several assets share a trigger.
+        if hasattr(type(accessors), "__iter__"):
+            return list(accessors)
+        return [accessors]
+
+    @property
+    def persistent(self) -> bool:
+        return bool(self._accessors)
+
+    def _fall_back_to_memory(self, error: BaseException) -> None:
+        self._accessors = []
+        if isinstance(error, ValueError):
+            reason = "several assets watch this trigger and this Airflow cannot address each"
+        else:
+            reason = f"{type(error).__name__}: {error}"
+        self.log.warning(
+            "The asset state store cannot keep the last reported run (%s): keeping it in memory. "
+            "A triggerer restart then starts from the runs that end afterwards.",
+            reason,
+        )
+
+    async def stored(self) -> int | None:
+        """The stored position (the oldest, when several assets keep one), or None."""
+        try:
+            values = [await accessor.aget(self.key) for accessor in self._accessors]
+        except Exception as error:  # the store is a help, not a requirement
+            self._fall_back_to_memory(error)
+            return None
+        positions = [value for value in values if isinstance(value, int) and not isinstance(value, bool)]
+        # The oldest: a partial write then repeats an event for one asset rather than skipping one for another.
+        return min(positions) if positions else None
+
+    async def move_to(self, run_count: int) -> None:
+        self.position = run_count
+        try:
+            for accessor in self._accessors:
+                await accessor.aset(self.key, run_count)
+        except Exception as error:
+            self._fall_back_to_memory(error)
+
+
+class OpseraPipelineRunEventTrigger(OpseraPollingTrigger, BaseEventTrigger):
+    """Fires one asset event per run of pipeline ``pipeline_id`` that ends, however it was started.
+
+    Use it in an ``AssetWatcher``; a DAG scheduled on the asset then runs once per finished
+    run and reads the event from ``triggering_asset_events``::
+
+        runs = Asset("opsera://pipelines/<id>", watchers=[AssetWatcher(
+            name="deploy_runs", trigger=OpseraPipelineRunEventTrigger(pipeline_id="<id>"))])
+
+    Each event's payload: ``status`` (``success``, ``failed`` or ``stopped``), ``message``
+    (Opsera's), ``pipeline_id``, ``run_count`` and ``run_url`` (the pipeline's page in the
+    Opsera portal). Runs are reported in run order, each once; a run that had ended when
+    the watcher first started is not reported. Each poll reads the pipeline's summary (its
+    latest run count) and the status of the runs not yet reported.
+
+    Faults never end the watcher: the client retries each request, a poll that still fails
+    is logged and the next one comes as usual; a refusal (401, 403, 404) or an answer that
+    cannot be read is logged as an error and polls slow down ``REFUSED_SLOWDOWN`` times
+    until reading works again.
+
+    :param pipeline_id: the pipeline's id (24 hexadecimal characters)
+    :param opsera_conn_id: the Airflow connection to Opsera
+    :param poll_interval: seconds between two polls
+    :param outcomes: the outcomes to report, among ``success``, ``failed`` and ``stopped``
+        (None: every run that ends); runs with other outcomes are passed over
+    """
+
+    def __init__(
+        self,
+        pipeline_id: str,
+        opsera_conn_id: str = "opsera_default",
+        poll_interval: float = 60,
+        outcomes: Iterable[str] | None = None,
+    ) -> None:
+        super().__init__(opsera_conn_id=opsera_conn_id, poll_interval=poll_interval)
+        self.pipeline_id = validation.object_id(pipeline_id, "pipeline_id")
+        if self.poll_interval <= 0:
+            raise ValueError(f"poll_interval must be a positive number of seconds, got {poll_interval!r}")
+        self.outcomes = run_outcomes(outcomes)
+        self._cursor: RunCursor | None = None
+        self._watches: dict[int, StatusWatch] = {}
+        self._run_url: str | None = None
+
+    def ids(self) -> dict[str, Any]:
+        return {"pipeline_id": self.pipeline_id}
+
+    def subject(self) -> str:
+        return f"Opsera pipeline {self.pipeline_id}"
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        # Airflow tells one watcher from another by these arguments: they must not change while it runs.
+        classpath = f"{type(self).__module__}.{type(self).__qualname__}"
+        return classpath, {
+            "pipeline_id": self.pipeline_id,
+            "opsera_conn_id": self.opsera_conn_id,
+            "poll_interval": self.poll_interval,
+            "outcomes": self.outcomes,
+        }
+
+    @property
+    def cursor_key(self) -> str:
+        return f"opsera.pipeline_runs.{self.pipeline_id}.{'+'.join(self.outcomes or ('all',))}.last_run"
+
+    @property
+    def cursor(self) -> RunCursor:
+        if self._cursor is None:
+            self._cursor = RunCursor(getattr(self, "asset_state_store", None), self.cursor_key, self.log)
+        return self._cursor
+
+    # -- the loop --
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        loop = asyncio.get_running_loop()
+        _WAITS_ON_LOOP[loop] = _WAITS_ON_LOOP.get(loop, 0) + 1
+        try:
+            async for event in self.watch_runs():
+                yield event
+        finally:
+            await _release_session_if_last(loop)
+
+    async def watch_runs(self) -> AsyncIterator[TriggerEvent]:
+        """Poll forever; each poll yields the events of the runs that ended since the last one."""
+        failed_polls = FailedPolls(self.tolerated_failed_polls)
+        refused: str | None = None
+        while True:
+            try:
+                events = await self.poll()
+            except Exception as error:  # a watcher logs every failure and carries on
+                pause, refused = self.pause_after(error, failed_polls, refused)
+                await self._sleep(pause)
+                continue
+            if refused is not None or failed_polls.count:
+                self.log.info("Reading the runs of %s works again.", self.subject())
+            refused = None
+            failed_polls.ok()
+            for event in events:
+                yield event
+            await self._sleep(self.poll_interval)
+
+    def pause_after(
+        self, error: BaseException, failed_polls: FailedPolls, refused: str | None
+    ) -> tuple[float, str | None]:
+        """Log a failed poll; answer the seconds to the next one, and the refusal now in force (if any)."""
+        subject = self.subject()
+        reason = (
+            str(error) if isinstance(error, (OpseraError, UnreadableSummary)) else f"{type(error).__name__}: {error}"
+        )
+        if isinstance(error, OpseraError) and is_transient(error):
+            if failed_polls.tolerate(error):
+                self.log.warning(
+                    "Reading the runs of %s failed (%d in a row); polling on: %s", subject, failed_polls.count, reason
+                )
+                return self.poll_interval, refused
+            text = (
+                f"{subject}: reading its runs keeps failing ({failed_polls.tolerated} times in a row or more): {reason}"
+            )
+        else:
+            text = f"{subject}: {reason}"
+        slow = self.poll_interval * REFUSED_SLOWDOWN
+        if text != refused:  # once per distinct refusal, not once per slow poll
+            self.log.error(
+                "%s. No run of it is reported until this is fixed; polling every %g s instead of %g s meanwhile.",
+                text,
+                slow,
+                self.poll_interval,
+            )
+        return slow, text
+
+    async def poll(self) -> list[TriggerEvent]:
+        """One poll: the pipeline's latest run count, then the status of each run not yet dealt with."""
+        hook = self.hook
+        cursor = self.cursor
+        latest = latest_run_count(await hook.get_pipeline(self.pipeline_id), self.pipeline_id)
+        if cursor.position is None:
+            await self.start_cursor(hook, latest)
+            return []
+        if latest < cursor.position:
+            self.log.warning(
+                "%s reports %d runs, fewer than the %d already seen: counting from its latest run again.",
+                self.subject(),
+                latest,
+                cursor.position,
+            )
+            await cursor.move_to(latest)
+            return []
+        events = []
+        for run_count in range(cursor.position + 1, latest + 1):
+            status, message = await self.read_run(hook, run_count)
+            outcome = self._watch(run_count).observe(status)
+            if not outcome.is_terminal:
+                break  # runs are reported in run order: the next ones wait for this one
+            event = await self.report(run_count, outcome, status, message)
+            if event is not None:
+                events.append(event)
+        return events
+
+    async def start_cursor(self, hook: Any, latest: int) -> None:
+        """Where the watcher starts: the stored cursor, else the latest run that had ended when it started."""
+        cursor = self.cursor
+        stored = await cursor.stored()
+        if stored is not None:
+            cursor.position = stored
+            if latest > stored:
+                self.log.info(
+                    "%s: carrying on after run %d, the last one reported; runs up to %d are read next.",
+                    self.subject(),
+                    stored,
+                    latest,
+                )
+            return
+        start = latest
+        if latest > 0:
+            status, _ = await self.read_run(hook, latest)
+            if not self._watch(latest).observe(status).is_terminal:
+                start = latest - 1  # still going when the watcher started: reported when it ends
+        where = "the asset state store" if cursor.persistent else "memory (no asset state store here)"
+        self.log.info(
+            "Watching %s from run %d on (its latest run is %d); the last reported run is kept in %s.",
+            self.subject(),
+            start + 1,
+            latest,
+            where,
+        )
+        await cursor.move_to(start)
+
+    async def report(self, run_count: int, outcome: RunOutcome, status: str, message: str) -> TriggerEvent | None:
+        """The event of a run that ended, or None when ``outcomes`` passes it over or another copy reported it."""
+        cursor = self.cursor
+        self._watches.pop(run_count, None)
+        event_status = EVENT_STATUS_OF[outcome]
+        if self.outcomes is not None and event_status not in self.outcomes:
+            await cursor.move_to(run_count)
+            return None
+        # Another triggerer may run a copy of this watcher for a while (it took the trigger over while
+        # this one looked dead): the shared cursor, read just before firing, shows a run it reported.
+        stored = await cursor.stored() if cursor.persistent else None
+        if stored is not None and stored >= run_count:
+            self.log.info("%s run %d was already reported by another triggerer.", self.subject(), run_count)
+            cursor.position = stored
+            return None
+        # Moved before the event is handed over: a crash in between loses this event rather than repeating it.
+        await cursor.move_to(run_count)
+        return TriggerEvent(
+            {
+                "status": event_status,
+                "message": message or f"{self.subject()} run {run_count} ended: {status}",
+                "pipeline_id": self.pipeline_id,
+                "run_count": run_count,
+                "run_url": await self.run_url(),
+            }
+        )
+
+    async def read_run(self, hook: Any, run_count: int) -> tuple[str, str]:
+        answer = await hook.get_pipeline_run_status(self.pipeline_id, run_count)
+        if not isinstance(answer, dict):
+            return str(answer or ""), ""
+        return str(answer.get("status") or ""), str(answer.get("message") or "")
+
+    async def run_url(self) -> str:
+        if self._run_url is None:
+            self._run_url = (await self.hook.settings()).pipeline_url(self.pipeline_id)
+        return self._run_url
+
+    def _watch(self, run_count: int) -> StatusWatch:
+        if run_count not in self._watches:
+            self._watches[run_count] = StatusWatch(f"{self.subject()} run {run_count}", self.log)
+        return self._watches[run_count]
+
+    async def on_kill(self) -> None:
+        """Nothing to stop: the watcher only reads."""
