@@ -17,6 +17,7 @@ from typing import Any
 # The same import path on Airflow 2.11 and 3.x: triggers run in the triggerer, not the task SDK.
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
+from airflow_provider_opsera.client.status import OpseraRunStatus
 from airflow_provider_opsera.exceptions import OpseraError
 from airflow_provider_opsera.waiting.watch import ERROR, EVENT_STATUS_OF, TIMEOUT, Deadline, FailedPolls, StatusWatch
 
@@ -159,16 +160,39 @@ class OpseraPollingTrigger(BaseTrigger):
         return f"{self.timeout:g} seconds" if self.timeout is not None else "its deadline"
 
     async def on_kill(self) -> None:
-        """Airflow 3.3+: the task was marked failed (or cleared) while deferred: stop the remote work.
+        """Airflow 3.3+: a person ended the deferred task (marked it failed or success, cleared it): stop the work.
 
-        Not called on a triggerer restart, a trigger timeout or a normal end. A failure
-        to stop is logged; it never raises.
+        Airflow also calls this on a stale copy of a trigger another triggerer took over
+        (apache/airflow#73454), so the work is stopped only when the task instance's own
+        state says it no longer waits (see :mod:`~airflow_provider_opsera.triggers.task_state`),
+        and not when the work has ended already. When in doubt it is left running. Not
+        called on a triggerer restart, a trigger timeout or a normal end. Never raises.
         """
+        from airflow_provider_opsera.triggers.task_state import reason_to_leave_running
+
+        if type(self).stop_remote is OpseraPollingTrigger.stop_remote:
+            return  # nothing to stop: Opsera offers no stop for what this trigger watches
+        reason = await reason_to_leave_running(self.task_instance)
+        if reason:
+            self.log.info("Not stopping %s: %s.", self.subject(), reason)
+            return
         loop = asyncio.get_running_loop()
         _WAITS_ON_LOOP[loop] = _WAITS_ON_LOOP.get(loop, 0) + 1
         try:
+            if await self._work_has_ended():
+                self.log.info("Not stopping %s: it has ended already.", self.subject())
+                return
             await self.stop_remote(self.hook)
         except Exception as error:
-            self.log.warning("Could not stop %s after the task was killed: %s", self.subject(), error)
+            self.log.warning("Could not stop %s after the task was ended: %s", self.subject(), error)
         finally:
             await _release_session_if_last(loop)
+
+    async def _work_has_ended(self) -> bool:
+        """Whether the watched work reports a final status (an unreadable status counts as not ended)."""
+        try:
+            status, _ = await self.read_status(self.hook)
+        except Exception as error:
+            self.log.warning("Could not read the status of %s before stopping it: %s", self.subject(), error)
+            return False
+        return OpseraRunStatus.outcome(status).is_terminal

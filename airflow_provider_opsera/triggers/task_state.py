@@ -1,0 +1,67 @@
+"""Whether a person ended the task a trigger waits for, read when Airflow calls the trigger's ``on_kill``.
+
+Airflow 3.3 calls ``on_kill`` when a person marks a deferred task failed or success or
+clears it, and also on the stale copy of a trigger that another triggerer has taken over
+(a triggerer that froze and woke up: apache/airflow#73454). Only the task instance's own
+state tells the two apart: after a person's action it is no longer ``deferred``; after a
+reassignment it still is, since the trigger goes on waiting elsewhere. The triggerer's
+supervisor answers Task SDK reads (``GetTaskStates``) over the trigger runner's comms.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+DEFERRED = "deferred"
+
+#: seconds to wait for the supervisor's answer (Airflow bounds ``on_kill`` as a whole, by default at 30 s)
+STATE_READ_TIMEOUT = 10.0
+
+
+class TaskStateUnknown(Exception):
+    """The task instance's current state could not be read; the message says why."""
+
+
+async def current_task_state(ti: Any) -> str | None:
+    """The state of the task instance ``ti`` now, as the metadata database holds it (None: cleared)."""
+    if ti is None:
+        raise TaskStateUnknown("the trigger was given no task instance")
+    try:
+        from airflow.sdk.execution_time import task_runner
+        from airflow.sdk.execution_time.comms import GetTaskStates
+    except ImportError:
+        raise TaskStateUnknown("this Airflow has no Task SDK to read it with") from None
+    comms = getattr(task_runner, "SUPERVISOR_COMMS", None)
+    if comms is None or not hasattr(comms, "asend"):
+        raise TaskStateUnknown("there is no channel to the triggerer's supervisor")
+    map_index = getattr(ti, "map_index", -1)
+    map_index = -1 if map_index is None else map_index
+    request = GetTaskStates(dag_id=ti.dag_id, run_ids=[ti.run_id], task_ids=[ti.task_id], map_index=map_index)
+    try:
+        answer = await asyncio.wait_for(comms.asend(request), STATE_READ_TIMEOUT)
+    except asyncio.TimeoutError:
+        raise TaskStateUnknown(f"the supervisor did not answer within {STATE_READ_TIMEOUT:g} s") from None
+    except Exception as error:
+        raise TaskStateUnknown(f"{type(error).__name__}: {error}") from None
+    # Keyed by run id, then by task id (``<task_id>_<map_index>`` for a mapped task instance).
+    states = (getattr(answer, "task_states", None) or {}).get(ti.run_id) or {}
+    key = ti.task_id if map_index < 0 else f"{ti.task_id}_{map_index}"
+    if key not in states:
+        raise TaskStateUnknown(f"the supervisor's answer has no task instance {key} in run {ti.run_id}")
+    state = states[key]
+    return None if state is None else str(getattr(state, "value", state))
+
+
+async def reason_to_leave_running(ti: Any) -> str | None:
+    """Why ``on_kill`` must not stop the remote work, or None when a person ended the task."""
+    try:
+        state = await current_task_state(ti)
+    except TaskStateUnknown as error:
+        return f"the task instance's state could not be read ({error}), so it may still be waiting elsewhere"
+    if state == DEFERRED:
+        return (
+            "the task instance is still deferred: this copy of the trigger was handed to another triggerer, "
+            "which goes on waiting"
+        )
+    return None

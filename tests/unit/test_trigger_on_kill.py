@@ -1,0 +1,218 @@
+"""A trigger's on_kill stops the run only when a person ended the task, never on a stale copy of the trigger."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import uuid
+
+import pytest
+
+from airflow_provider_opsera.exceptions import OpseraServerError
+from airflow_provider_opsera.triggers import OpseraPipelineRunTrigger, OpseraTaskTrigger
+from airflow_provider_opsera.triggers import task_state as task_state_module
+from airflow_provider_opsera.triggers.polling import OpseraPollingTrigger
+from tests.unit.conftest import PIPELINE_ID, TASK_ID
+from tests.unit.pipeline_fakes import FakeAsyncHook
+
+task_sdk = pytest.importorskip("airflow.sdk.execution_time.comms", reason="the Task SDK: Airflow 3")
+
+RUN_ID = "manual__2026-12-01T00:00:00+00:00"
+RUNNING = {"status": "running", "message": "step 2"}
+
+
+class FakeSupervisor:
+    """The triggerer's supervisor as the trigger runner's comms reach it: answers GetTaskStates."""
+
+    def __init__(self, states: dict[str, str | None] | Exception | None = None, *, hang: bool = False) -> None:
+        self.states = states
+        self.hang = hang
+        self.requests: list = []
+
+    async def asend(self, message):
+        self.requests.append(message)
+        if self.hang:
+            await asyncio.Event().wait()
+        if isinstance(self.states, Exception):
+            raise self.states
+        return task_sdk.TaskStatesResult(task_states={RUN_ID: dict(self.states or {})})
+
+
+@pytest.fixture
+def supervisor(monkeypatch):
+    """Install a fake supervisor channel; answer ``{"wait": state}`` unless told otherwise."""
+    from airflow.sdk.execution_time import task_runner
+
+    def install(states=None, **kwargs) -> FakeSupervisor:
+        fake = FakeSupervisor(states, **kwargs)
+        monkeypatch.setattr(task_runner, "SUPERVISOR_COMMS", fake, raising=False)
+        return fake
+
+    return install
+
+
+def task_instance(map_index: int = -1):
+    """What the triggerer gives a trigger when it has no serialised DAG at hand (Airflow 3)."""
+    from airflow.executors.workloads.task import TaskInstanceDTO
+
+    return TaskInstanceDTO(
+        id=uuid.uuid4(),
+        dag_version_id=uuid.uuid4(),
+        dag_id="deploy",
+        run_id=RUN_ID,
+        task_id="wait",
+        map_index=map_index,
+        try_number=1,
+        pool_slots=1,
+        priority_weight=1,
+    )
+
+
+def make_trigger(hook: FakeAsyncHook, ti=None) -> OpseraPipelineRunTrigger:
+    trigger = OpseraPipelineRunTrigger(pipeline_id=PIPELINE_ID, run_count=3, poll_interval=30)
+    trigger._hook = hook
+    trigger.task_instance = ti if ti is not None else task_instance()
+    return trigger
+
+
+@pytest.mark.parametrize("state", ["failed", "success", None, "up_for_retry", "restarting", "scheduled"])
+def test_a_task_a_person_ended_stops_the_run(supervisor, state):
+    supervisor({"wait": state})
+    hook = FakeAsyncHook(RUNNING)
+    asyncio.run(make_trigger(hook).on_kill())
+    assert hook.stops == 1
+
+
+def test_a_stale_copy_of_a_reassigned_trigger_leaves_the_run_alone(supervisor, task_log):
+    supervisor({"wait": "deferred"})
+    hook = FakeAsyncHook(RUNNING)
+    asyncio.run(make_trigger(hook).on_kill())
+    assert hook.stops == 0 and hook.calls == 0
+    assert "still deferred" in task_log.text()
+
+
+@pytest.mark.parametrize(
+    "install, ti, words",
+    [
+        (None, task_instance(), "no channel to the triggerer's supervisor"),
+        ({"other_task": "failed"}, task_instance(), "has no task instance wait"),
+        (ConnectionResetError("supervisor gone"), task_instance(), "ConnectionResetError: supervisor gone"),
+        ({"wait": "failed"}, None, "given no task instance"),
+    ],
+)
+def test_a_state_that_cannot_be_read_leaves_the_run_alone(supervisor, task_log, install, ti, words):
+    if install is not None:
+        supervisor(install)
+    hook = FakeAsyncHook(RUNNING)
+    trigger = make_trigger(hook, ti)
+    if ti is None:
+        trigger._task_instance = None
+    asyncio.run(trigger.on_kill())
+    assert hook.stops == 0
+    assert "could not be read" in task_log.text() and words in task_log.text()
+
+
+def test_a_supervisor_that_does_not_answer_leaves_the_run_alone(supervisor, monkeypatch, task_log):
+    supervisor(hang=True)
+    monkeypatch.setattr(task_state_module, "STATE_READ_TIMEOUT", 0.01)
+    hook = FakeAsyncHook(RUNNING)
+    asyncio.run(make_trigger(hook).on_kill())
+    assert hook.stops == 0
+    assert "did not answer" in task_log.text()
+
+
+def test_a_mapped_task_instance_is_read_by_its_map_index(supervisor):
+    fake = supervisor({"wait_7": "failed", "wait_8": "deferred"})
+    hook = FakeAsyncHook(RUNNING)
+    asyncio.run(make_trigger(hook, task_instance(map_index=7)).on_kill())
+    assert hook.stops == 1
+    [request] = fake.requests
+    assert (request.dag_id, request.run_ids, request.task_ids, request.map_index) == ("deploy", [RUN_ID], ["wait"], 7)
+
+
+def test_a_run_that_ended_already_is_not_stopped(supervisor, task_log):
+    supervisor({"wait": "success"})
+    hook = FakeAsyncHook({"status": "success", "message": "done"})
+    asyncio.run(make_trigger(hook).on_kill())
+    assert hook.stops == 0
+    assert "ended already" in task_log.text()
+
+
+def test_an_unreadable_run_status_still_stops_it(supervisor):
+    supervisor({"wait": "failed"})
+    hook = FakeAsyncHook(OpseraServerError("server error 502", status_code=502))
+    asyncio.run(make_trigger(hook).on_kill())
+    assert hook.stops == 1
+
+
+def test_a_failed_stop_is_logged_not_raised(supervisor, task_log):
+    supervisor({"wait": "failed"})
+    hook = FakeAsyncHook(RUNNING, stop_error=OpseraServerError("server error 502", status_code=502))
+    asyncio.run(make_trigger(hook).on_kill())
+    assert "Could not stop" in task_log.text()
+
+
+def test_a_task_trigger_has_nothing_to_stop_and_reads_nothing(supervisor):
+    fake = supervisor({"wait": "failed"})
+    hook = FakeAsyncHook("running")
+    trigger = OpseraTaskTrigger(opsera_task_id=TASK_ID, poll_interval=30)
+    trigger._hook = hook
+    trigger.task_instance = task_instance()
+    asyncio.run(trigger.on_kill())
+    assert hook.calls == 0 and fake.requests == []
+
+
+# -- in Airflow's own trigger runner --
+
+airflow_calls_on_kill = pytest.mark.skipif(
+    not hasattr(importlib.import_module("airflow.triggers.base").BaseTrigger, "on_kill"),
+    reason="BaseTrigger.on_kill: Airflow 3.3+",
+)
+
+
+async def _run_in_triggerer(trigger, cancel_message: str | None) -> None:
+    """Airflow's own TriggerRunner.run_trigger, cancelled the way a user action or a shutdown does."""
+    from airflow.jobs.triggerer_job_runner import TriggerRunner
+
+    runner = TriggerRunner()
+    runner.triggers[1] = {"name": "opsera", "events": 0, "is_watcher": False}
+    started = asyncio.Event()
+    real_read = trigger.read_status
+
+    async def read_status(hook):
+        started.set()
+        return await real_read(hook)
+
+    trigger.read_status = read_status
+    task = asyncio.create_task(runner.run_trigger(1, trigger, None))
+    runner.triggers[1]["task"] = task
+    await asyncio.wait_for(started.wait(), 5)
+    task.cancel(cancel_message)
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+
+@pytest.fixture
+def real_sleep(monkeypatch):
+    """Polls that sleep for real (briefly), so the task can be cancelled mid-wait."""
+    monkeypatch.setattr(OpseraPollingTrigger, "_sleep", staticmethod(lambda seconds: asyncio.sleep(0.001)))
+    monkeypatch.setenv("AIRFLOW_DISABLE_GREENBACK_PORTAL", "true")
+
+
+@airflow_calls_on_kill
+@pytest.mark.parametrize("state, stops", [("failed", 1), ("deferred", 0)])
+def test_airflow_calls_on_kill_and_the_task_state_decides(real_sleep, supervisor, state, stops):
+    from airflow.jobs.triggerer_job_runner import _USER_ACTION_CANCEL_MSG
+
+    supervisor({"wait": state})
+    hook = FakeAsyncHook(RUNNING)
+    asyncio.run(_run_in_triggerer(make_trigger(hook), _USER_ACTION_CANCEL_MSG))
+    assert hook.stops == stops
+
+
+@airflow_calls_on_kill
+def test_a_triggerer_shutdown_leaves_the_run_alone(real_sleep, supervisor):
+    supervisor({"wait": "failed"})
+    hook = FakeAsyncHook(RUNNING)
+    asyncio.run(_run_in_triggerer(make_trigger(hook), None))
+    assert hook.stops == 0
