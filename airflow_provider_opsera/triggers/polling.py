@@ -116,12 +116,25 @@ class OpseraPollingTrigger(BaseTrigger):
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         loop = asyncio.get_running_loop()
+        started = self._clock()
         _WAITS_ON_LOOP[loop] = _WAITS_ON_LOOP.get(loop, 0) + 1
         try:
             event = await self.wait_for_final_event()
         finally:
             await _release_session_if_last(loop)
+        await self._hold_first_event(started)
         yield event
+
+    async def _hold_first_event(self, started: float) -> None:
+        """Fire no sooner after deferring than Airflow 3's deferral race allows (see triggers/settle.py)."""
+        from airflow_provider_opsera.triggers.settle import runs_in_a_triggerer, seconds_before_first_event
+
+        if not runs_in_a_triggerer(self):
+            return
+        hold = started + seconds_before_first_event() - self._clock()
+        if hold > 0:
+            self.log.info("%s ended within seconds of deferring: firing in %.1f s.", self.subject(), hold)
+            await self._sleep(hold)
 
     async def wait_for_final_event(self) -> TriggerEvent:
         hook = self.hook
@@ -129,8 +142,8 @@ class OpseraPollingTrigger(BaseTrigger):
         watch = StatusWatch(subject, self.log)
         failed_polls = FailedPolls(self.tolerated_failed_polls)
         deadline = Deadline(self.end_time, self._clock)
-        # The task deferred right after starting the work: nothing to read yet. Firing within
-        # seconds of deferring also meets a scheduler race in Airflow 3 (apache/airflow#66374, #72716).
+        # The task deferred right after starting the work: nothing to read yet. How soon the
+        # event may fire after deferring is for run() to say (Airflow 3's race: triggers/settle.py).
         await self._sleep(deadline.next_sleep(self.poll_interval))
         while True:
             try:
