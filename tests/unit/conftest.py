@@ -49,3 +49,14 @@ def hook(set_conn, token):
     hook._sleep = hook.sleeps.append  # a fake clock: retries record their waits instead of sleeping
     return hook
 
+
+@pytest.fixture
+def trigger_clock(monkeypatch):
+    """A fake clock for the polling triggers: their sleeps move it instead of waiting."""
+    from airflow_provider_opsera.triggers.polling import OpseraPollingTrigger
+    from tests.unit.pipeline_fakes import FakeClock
+
+    clock = FakeClock()
+    monkeypatch.setattr(OpseraPollingTrigger, "_clock", staticmethod(clock.time))
+    monkeypatch.setattr(OpseraPollingTrigger, "_sleep", staticmethod(clock.async_sleep))
+    return clock

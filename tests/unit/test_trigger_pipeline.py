@@ -12,17 +12,9 @@ from airflow_provider_opsera.exceptions import OpseraAuthenticationError, Opsera
 from airflow_provider_opsera.triggers import OpseraPipelineRunTrigger
 from airflow_provider_opsera.triggers.polling import OpseraPollingTrigger
 from tests.unit.conftest import PIPELINE_ID
-from tests.unit.pipeline_fakes import FakeAsyncHook, FakeClock
+from tests.unit.pipeline_fakes import FakeAsyncHook
 
 CLASSPATH = "airflow_provider_opsera.triggers.pipeline.OpseraPipelineRunTrigger"
-
-
-@pytest.fixture
-def clock(monkeypatch):
-    clock = FakeClock()
-    monkeypatch.setattr(OpseraPollingTrigger, "_clock", staticmethod(clock.time))
-    monkeypatch.setattr(OpseraPollingTrigger, "_sleep", staticmethod(clock.async_sleep))
-    return clock
 
 
 def make_trigger(hook: FakeAsyncHook, **kwargs) -> OpseraPipelineRunTrigger:
@@ -48,7 +40,7 @@ def running(message: str = "running step 2") -> dict:
 # -- serialisation --
 
 
-def test_serialises_ids_connection_and_timing_only(clock):
+def test_serialises_ids_connection_and_timing_only(trigger_clock):
     trigger = make_trigger(FakeAsyncHook(running()), timeout=600)
     classpath, kwargs = trigger.serialize()
     assert classpath == CLASSPATH
@@ -58,13 +50,13 @@ def test_serialises_ids_connection_and_timing_only(clock):
         "opsera_conn_id": "opsera_default",
         "poll_interval": 30.0,
         "timeout": 600.0,
-        "end_time": clock.now + 600,
+        "end_time": trigger_clock.now + 600,
     }
 
 
-def test_a_rebuilt_trigger_keeps_the_deadline_of_the_first(clock):
+def test_a_rebuilt_trigger_keeps_the_deadline_of_the_first(trigger_clock):
     _, kwargs = make_trigger(FakeAsyncHook(running()), timeout=600).serialize()
-    clock.now += 500  # the triggerer restarted 500 s later
+    trigger_clock.now += 500  # the triggerer restarted 500 s later
     module, _, name = CLASSPATH.rpartition(".")
     rebuilt = getattr(importlib.import_module(module), name)(**kwargs)
     assert rebuilt.serialize() == (CLASSPATH, kwargs)
@@ -82,25 +74,25 @@ def test_no_token_in_what_is_serialised(set_conn, token):
 # -- events --
 
 
-def test_success_after_running_polls(clock):
+def test_success_after_running_polls(trigger_clock):
     hook = FakeAsyncHook(running(), running(), {"status": "success", "message": "Run 3 was successful."})
     assert run_events(make_trigger(hook)) == [
         {"status": "success", "message": "Run 3 was successful.", "pipeline_id": PIPELINE_ID, "run_count": 3}
     ]
     assert hook.calls == 3  # one request per poll
-    assert clock.sleeps == [30, 30, 30]  # the first read waits a poll interval: the run just started
+    assert trigger_clock.sleeps == [30, 30, 30]  # the first read waits a poll interval: the run just started
 
 
 @pytest.mark.parametrize(
     "opsera_status, event_status",
     [("failed", "failed"), ("ERROR", "failed"), ("stopped", "stopped"), ("rejected", "stopped"), ("passed", "success")],
 )
-def test_final_statuses(clock, opsera_status, event_status):
+def test_final_statuses(trigger_clock, opsera_status, event_status):
     [event] = run_events(make_trigger(FakeAsyncHook({"status": opsera_status, "message": "why"})))
     assert event["status"] == event_status and event["message"] == "why"
 
 
-def test_a_pause_is_waited_through_and_logged_once(clock, task_log):
+def test_a_pause_is_waited_through_and_logged_once(trigger_clock, task_log):
     paused = {"status": "paused", "message": "waiting for approval"}
     hook = FakeAsyncHook(running(), paused, paused, paused, running(), {"status": "success"})
     [event] = run_events(make_trigger(hook))
@@ -108,23 +100,23 @@ def test_a_pause_is_waited_through_and_logged_once(clock, task_log):
     assert task_log.count("waits for an approval") == 1
 
 
-def test_an_unknown_status_counts_as_running_and_is_logged_once(clock, task_log):
+def test_an_unknown_status_counts_as_running_and_is_logged_once(trigger_clock, task_log):
     hook = FakeAsyncHook({"status": "warming up"}, {"status": "warming up"}, {"status": "success"})
     [event] = run_events(make_trigger(hook))
     assert event["status"] == "success"
     assert task_log.count("'warming up'") == 1
 
 
-def test_timeout_fires_at_the_deadline(clock):
+def test_timeout_fires_at_the_deadline(trigger_clock):
     hook = FakeAsyncHook(running())
     [event] = run_events(make_trigger(hook, timeout=100))
     assert event["status"] == "timeout" and "100 seconds" in event["message"]
     assert event["run_count"] == 3
-    assert clock.sleeps == [30, 30, 30, 10]  # the last sleep stops at the deadline
+    assert trigger_clock.sleeps == [30, 30, 30, 10]  # the last sleep stops at the deadline
     assert hook.stops == 0  # the task stops the run when it resumes
 
 
-def test_transient_errors_are_ridden_out(clock):
+def test_transient_errors_are_ridden_out(trigger_clock):
     outage = OpseraServerError("Opsera POST /api/v1/pipeline/status: server error 503", status_code=503)
     dropped = OpseraTransportError("connection reset", may_have_reached_server=True)
     hook = FakeAsyncHook(running(), outage, dropped, outage, {"status": "success", "message": "ok"})
@@ -132,7 +124,7 @@ def test_transient_errors_are_ridden_out(clock):
     assert event["status"] == "success"
 
 
-def test_errors_that_persist_end_the_wait(clock):
+def test_errors_that_persist_end_the_wait(trigger_clock):
     outage = OpseraServerError("server error 503", status_code=503)
     hook = FakeAsyncHook(outage)
     [event] = run_events(make_trigger(hook))
@@ -140,12 +132,12 @@ def test_errors_that_persist_end_the_wait(clock):
     assert hook.calls == OpseraPollingTrigger.tolerated_failed_polls
 
 
-def test_a_refusal_ends_the_wait_at_once(clock):
+def test_a_refusal_ends_the_wait_at_once(trigger_clock):
     hook = FakeAsyncHook(OpseraAuthenticationError("401 unauthorised", status_code=401))
     [event] = run_events(make_trigger(hook))
     assert event["status"] == "error" and "401" in event["message"] and hook.calls == 1
 
 
-def test_an_unexpected_exception_becomes_an_error_event(clock):
+def test_an_unexpected_exception_becomes_an_error_event(trigger_clock):
     [event] = run_events(make_trigger(FakeAsyncHook(KeyError("status"))))
     assert event["status"] == "error" and "KeyError" in event["message"]

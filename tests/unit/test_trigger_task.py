@@ -8,17 +8,8 @@ import pytest
 
 from airflow_provider_opsera.exceptions import OpseraRateLimitError
 from airflow_provider_opsera.triggers import OpseraTaskTrigger
-from airflow_provider_opsera.triggers.polling import OpseraPollingTrigger
 from tests.unit.conftest import TASK_ID
-from tests.unit.pipeline_fakes import FakeAsyncHook, FakeClock
-
-
-@pytest.fixture
-def clock(monkeypatch):
-    clock = FakeClock()
-    monkeypatch.setattr(OpseraPollingTrigger, "_clock", staticmethod(clock.time))
-    monkeypatch.setattr(OpseraPollingTrigger, "_sleep", staticmethod(clock.async_sleep))
-    return clock
+from tests.unit.pipeline_fakes import FakeAsyncHook
 
 
 def events(hook: FakeAsyncHook, **kwargs) -> list[dict]:
@@ -31,7 +22,7 @@ def events(hook: FakeAsyncHook, **kwargs) -> list[dict]:
     return asyncio.run(collect())
 
 
-def test_serialises_the_task_id_connection_and_timing(clock):
+def test_serialises_the_task_id_connection_and_timing(trigger_clock):
     classpath, kwargs = OpseraTaskTrigger(opsera_task_id=TASK_ID, timeout=60).serialize()
     assert classpath == "airflow_provider_opsera.triggers.task.OpseraTaskTrigger"
     assert kwargs == {
@@ -39,30 +30,30 @@ def test_serialises_the_task_id_connection_and_timing(clock):
         "opsera_conn_id": "opsera_default",
         "poll_interval": 30.0,
         "timeout": 60.0,
-        "end_time": clock.now + 60,
+        "end_time": trigger_clock.now + 60,
     }
     assert OpseraTaskTrigger(**kwargs).serialize() == (classpath, kwargs)
 
 
-def test_success_after_the_run_goes_on(clock):
+def test_success_after_the_run_goes_on(trigger_clock):
     rate_limited = OpseraRateLimitError("429 too many requests", retry_after=1)
     [event] = events(FakeAsyncHook("running", rate_limited, "queued", "success"))
     assert event["status"] == "success" and event["opsera_task_id"] == TASK_ID
-    assert clock.sleeps == [10, 10, 10, 10]  # a poll interval before the first read, then between reads
+    assert trigger_clock.sleeps == [10, 10, 10, 10]  # a poll interval before the first read, then between reads
 
 
 @pytest.mark.parametrize("status, expected", [("failed", "failed"), ("halted", "stopped")])
-def test_final_statuses(clock, status, expected):
+def test_final_statuses(trigger_clock, status, expected):
     [event] = events(FakeAsyncHook(status))
     assert event["status"] == expected and repr(status) in event["message"]
 
 
-def test_timeout(clock):
+def test_timeout(trigger_clock):
     [event] = events(FakeAsyncHook("running"), timeout=25)
-    assert event["status"] == "timeout" and clock.sleeps == [10, 10, 5]
+    assert event["status"] == "timeout" and trigger_clock.sleeps == [10, 10, 5]
 
 
-def test_killing_the_task_leaves_the_opsera_task_alone(clock):
+def test_killing_the_task_leaves_the_opsera_task_alone(trigger_clock):
     """Opsera has no call that stops a task run."""
     hook = FakeAsyncHook("running")
     trigger = OpseraTaskTrigger(opsera_task_id=TASK_ID)
