@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import time
 from functools import cached_property
 from typing import Any
@@ -31,6 +32,7 @@ from airflow_provider_opsera.exceptions import (
 from airflow_provider_opsera.hooks.responses import error_for, may_be_capped, page_records, parse_json
 from airflow_provider_opsera.hooks.retry import (
     DEFAULT_RETRY_POLICY,
+    RateLimitGate,
     RetryPolicy,
     first_retry_wait,
     query_params,
@@ -67,6 +69,7 @@ class OpseraHook(BaseHook):
         self.retry_policy = retry_policy
         self._timeout_override = timeout
         self._sleep = time.sleep  # replaced by tests with a fake clock
+        self.rate_limit_gate = RateLimitGate()
 
     # -- connection form (Airflow < 3.2 reads these; newer Airflow reads the provider info) --
 
@@ -102,6 +105,17 @@ class OpseraHook(BaseHook):
         if "session" in self.__dict__:
             self.session.close()
             del self.__dict__["session"]
+
+    def for_another_thread(self) -> OpseraHook:
+        """A copy with an HTTP session of its own, for one worker thread (a requests.Session is not thread-safe).
+
+        The copy shares the connection settings, read here once rather than in every thread,
+        and the rate-limit gate: a 429 one copy gets holds back the requests of all of them.
+        """
+        self.settings  # read the connection now, in the calling thread
+        twin = copy.copy(self)
+        twin.__dict__.pop("session", None)
+        return twin
 
     def call(
         self,
@@ -177,6 +191,9 @@ class OpseraHook(BaseHook):
         body: Any,
         params: dict[str, Any],
     ) -> Any:
+        pause = self.rate_limit_gate.pause_for(self)
+        if pause:
+            self._sleep(pause)
         try:
             response = self.session.request(
                 endpoint.method,
@@ -192,7 +209,9 @@ class OpseraHook(BaseHook):
             raise transport_error(endpoint, settings.base_url, error) from None
         if 200 <= response.status_code < 300:
             return parse_json(response.text, endpoint, response.status_code)
-        raise error_for(endpoint, response.status_code, response.text, response.headers.get("Retry-After"))
+        error = error_for(endpoint, response.status_code, response.text, response.headers.get("Retry-After"))
+        self.rate_limit_gate.hold_after(error, self.retry_policy, self)
+        raise error
 
     def list_records(self, name: str, *, params: dict[str, Any] | None = None) -> list[Any]:
         """All records of a list call, following cursor pages where the endpoint has them."""

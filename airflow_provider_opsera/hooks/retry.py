@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import random
+import threading
+import time
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
@@ -73,6 +75,40 @@ class RetryPolicy:
 
 
 DEFAULT_RETRY_POLICY = RetryPolicy()
+
+
+class RateLimitGate:
+    """Shared by hooks sending side by side (a list sync's workers): one 429 holds them all back.
+
+    When Opsera answers one request with 429 and ``Retry-After``, every request of the
+    other hooks waits out the same pause instead of running into 429s of its own and
+    failing records once its retries are spent. The hook that got the 429 already waits
+    through its retry policy, so it does not wait on its own hold a second time.
+    """
+
+    def __init__(self, clock: Any = time.monotonic) -> None:
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._open_at = 0.0
+        self._holder: object | None = None
+
+    def hold(self, seconds: float, holder: object) -> None:
+        with self._lock:
+            open_at = self._clock() + seconds
+            if open_at > self._open_at:
+                self._open_at, self._holder = open_at, holder
+
+    def pause_for(self, holder: object) -> float:
+        """Seconds ``holder`` must wait before sending (0 when the gate is open or the pause is its own)."""
+        with self._lock:
+            if self._holder is holder:
+                return 0.0
+            return max(0.0, self._open_at - self._clock())
+
+    def hold_after(self, error: OpseraError, policy: RetryPolicy, holder: object) -> None:
+        """Hold every other hook back when ``error`` is a 429 that says for how long."""
+        if isinstance(error, OpseraRateLimitError) and error.retry_after is not None:
+            self.hold(policy.wait_seconds(1, error), holder)
 
 
 def raise_final(policy: RetryPolicy, error: OpseraError, endpoint: Endpoint) -> NoReturn:

@@ -3,15 +3,18 @@
 Every operator takes one record or a list of them (a list is typically pulled from XCom) and
 is safe to re-run: see :mod:`airflow_provider_opsera.writing.record_sync` for what happens to records
 that exist already. Fields are checked before anything is sent, because Opsera stores what it
-is sent; a field this provider does not know is refused with a suggestion (a misspelt key would
-otherwise be stored next to the empty field it was meant for), unless
-``allow_unknown_fields=True``.
+is sent (every record of a list before the first is sent); a field this provider does not know
+is refused with a suggestion (a misspelt key would otherwise be stored next to the empty field it
+was meant for), unless ``allow_unknown_fields=True``. A list is synced ``max_concurrency`` records
+at a time and returns a summary, or every record with ``return_records=True``.
 """
 
 from __future__ import annotations
 
+import json
+import threading
 from abc import abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -21,7 +24,14 @@ from airflow_provider_opsera.client.api import RECORD_CAP
 from airflow_provider_opsera.exceptions import OpseraNotFoundError
 from airflow_provider_opsera.writing import record_checks
 from airflow_provider_opsera.writing.diffing import render
-from airflow_provider_opsera.writing.record_sync import IF_EXISTS_CHOICES, RecordKind, sync_records
+from airflow_provider_opsera.writing.record_sync import (
+    DEFAULT_MAX_CONCURRENCY,
+    IF_EXISTS_CHOICES,
+    OpseraSyncError,
+    RecordKind,
+    checked_concurrency,
+    sync_records,
+)
 
 if TYPE_CHECKING:
     from airflow_provider_opsera.hooks.opsera import OpseraHook
@@ -31,6 +41,8 @@ if TYPE_CHECKING:
     except ImportError:
         from airflow.utils.context import Context  # type: ignore[no-redef]
 
+
+XCOM_RETURN_KEY = "return_value"  # Airflow's key for what a task returns
 
 # -- how each kind of record is checked, found and created ----------------------------------------
 
@@ -47,14 +59,20 @@ class _RecordsReadByKey(RecordKind):
     def name_of(self, raw: Any) -> str | None:
         return raw.get(self.key)
 
-    def find_existing(self, body: dict[str, Any]) -> dict[str, Any] | None:
+    def identity(self, body: dict[str, Any]) -> Hashable:
+        return body[self.key]
+
+    def id_of(self, record: dict[str, Any], body: dict[str, Any]) -> Any:
+        return record.get(self.key) or body[self.key]
+
+    def find_existing(self, hook: OpseraHook, body: dict[str, Any]) -> dict[str, Any] | None:
         try:
-            return self.read(body[self.key])
+            return self.read(hook, body[self.key])
         except OpseraNotFoundError:
             return None
 
     @abstractmethod
-    def read(self, key: str) -> dict[str, Any]: ...
+    def read(self, hook: OpseraHook, key: str) -> dict[str, Any]: ...
 
 
 class ProjectRecords(_RecordsReadByKey):
@@ -63,11 +81,11 @@ class ProjectRecords(_RecordsReadByKey):
     def prepare(self, raw: Any) -> tuple[dict[str, Any], list[str]]:
         return record_checks.project(raw, allow_unknown_fields=self.allow_unknown_fields)
 
-    def read(self, key: str) -> dict[str, Any]:
-        return self.hook.get_project(key)
+    def read(self, hook: OpseraHook, key: str) -> dict[str, Any]:
+        return hook.get_project(key)
 
-    def create(self, body: dict[str, Any]) -> Any:
-        return self.hook.create_project(body)
+    def create(self, hook: OpseraHook, body: dict[str, Any]) -> Any:
+        return hook.create_project(body)
 
 
 class PersonRecords(_RecordsReadByKey):
@@ -76,11 +94,14 @@ class PersonRecords(_RecordsReadByKey):
     def prepare(self, raw: Any) -> tuple[dict[str, Any], list[str]]:
         return record_checks.person(raw, allow_unknown_fields=self.allow_unknown_fields)
 
-    def read(self, key: str) -> dict[str, Any]:
-        return self.hook.get_person(key)
+    def identity(self, body: dict[str, Any]) -> Hashable:
+        return body["email"].lower()  # Opsera matches emails without regard to case
 
-    def create(self, body: dict[str, Any]) -> Any:
-        return self.hook.create_person(body)
+    def read(self, hook: OpseraHook, key: str) -> dict[str, Any]:
+        return hook.get_person(key)
+
+    def create(self, hook: OpseraHook, body: dict[str, Any]) -> Any:
+        return hook.create_person(body)
 
     def differences(self, body: dict[str, Any], existing: dict[str, Any]) -> list[str]:
         # Opsera matches emails without regard to case; so does this comparison.
@@ -89,15 +110,20 @@ class PersonRecords(_RecordsReadByKey):
 
 
 class MappingRecords(RecordKind):
-    """Mappings have no key Opsera enforces, so they are found in the mapping list (read once per run)."""
+    """Mappings have no key Opsera enforces, so they are found in the mapping list (read once per run).
+
+    The list is shared by the workers of a list sync: read once, under a lock, and added to as
+    mappings are created.
+    """
 
     noun, plural = "mapping", "mappings"
     #: fields that make two mappings the same mapping; the others must then agree
-    identity = ("attribute1", "attribute2", "mappingType")
+    identity_fields = ("attribute1", "attribute2", "mappingType")
 
-    def __init__(self, hook: OpseraHook, **kwargs: Any):
-        super().__init__(hook, **kwargs)
-        self._known: list[dict[str, Any]] | None = None
+    def __init__(self, **kwargs: Any):
+        super().__init__(**kwargs)
+        self._known: dict[str, dict[str, Any]] | None = None
+        self._known_lock = threading.Lock()
 
     def prepare(self, raw: Any) -> tuple[dict[str, Any], list[str]]:
         return record_checks.mapping_record(raw, allow_unknown_fields=self.allow_unknown_fields)
@@ -109,35 +135,48 @@ class MappingRecords(RecordKind):
         """The body in the shape Opsera stores it."""
         return body
 
-    def known(self) -> list[dict[str, Any]]:
-        if self._known is None:
-            self._known = [m for m in self.hook.list_mappings() if isinstance(m, dict)]
-            if len(self._known) >= RECORD_CAP:
-                self.log.warning(
-                    "Opsera listed %d mappings, its cap: a mapping beyond it cannot be seen, so one that "
-                    "exists already may be created again.",
-                    len(self._known),
-                )
-        return self._known
+    def identity(self, body: dict[str, Any]) -> Hashable:
+        return self._key(self.as_stored(body))
 
-    def find_existing(self, body: dict[str, Any]) -> dict[str, Any] | None:
-        stored = self.as_stored(body)
-        for record in self.known():
-            if all(record.get(field) == stored.get(field) for field in self.identity):
-                return record
-        return None
+    def id_of(self, record: dict[str, Any], body: dict[str, Any]) -> Any:
+        return record.get("id", record.get("_id"))
 
-    def create(self, body: dict[str, Any]) -> Any:
-        return self.hook.create_mapping(body)
+    def _key(self, record: dict[str, Any]) -> str:
+        # Values read from Opsera may be of any JSON type, so the key is their JSON text.
+        return json.dumps([record.get(field) for field in self.identity_fields], sort_keys=True, default=str)
+
+    def known(self, hook: OpseraHook) -> dict[str, dict[str, Any]]:
+        """The mappings Opsera holds by identity, the first of each when Opsera holds one twice."""
+        with self._known_lock:
+            if self._known is None:
+                listed = [m for m in hook.list_mappings() if isinstance(m, dict)]
+                if len(listed) >= RECORD_CAP:
+                    self.log.warning(
+                        "Opsera listed %d mappings, its cap: a mapping beyond it cannot be seen, so one that "
+                        "exists already may be created again.",
+                        len(listed),
+                    )
+                self._known = {}
+                for record in listed:
+                    self._known.setdefault(self._key(record), record)
+            return self._known
+
+    def find_existing(self, hook: OpseraHook, body: dict[str, Any]) -> dict[str, Any] | None:
+        return self.known(hook).get(self.identity(body))
+
+    def create(self, hook: OpseraHook, body: dict[str, Any]) -> Any:
+        return hook.create_mapping(body)
 
     def remember(self, record: dict[str, Any]) -> None:
-        self.known().append(record)
+        with self._known_lock:
+            if self._known is not None:
+                self._known.setdefault(self._key(record), record)
 
     def differences(self, body: dict[str, Any], existing: dict[str, Any]) -> list[str]:
         stored = self.as_stored(body)
         lines = []
         for field, wanted in stored.items():
-            if field in self.identity:
+            if field in self.identity_fields:
                 continue
             have = existing.get(field)
             same = (
@@ -154,7 +193,7 @@ class OrgHierarchyRecords(MappingRecords):
     """Org hierarchy links are mappings (``parent-child`` / ``org-hierarchy``) made through their own call."""
 
     noun, plural = "org hierarchy link", "org hierarchy links"
-    identity = ("attribute1", "attribute2", "mappingType", "relationship")
+    identity_fields = ("attribute1", "attribute2", "mappingType", "relationship")
 
     def prepare(self, raw: Any) -> tuple[dict[str, Any], list[str]]:
         return record_checks.org_hierarchy(raw, allow_unknown_fields=self.allow_unknown_fields)
@@ -172,8 +211,8 @@ class OrgHierarchyRecords(MappingRecords):
         stored.update({field: body[field] for field in ("parentType", "childType") if field in body})
         return stored
 
-    def create(self, body: dict[str, Any]) -> Any:
-        return self.hook.create_org_hierarchy(
+    def create(self, hook: OpseraHook, body: dict[str, Any]) -> Any:
+        return hook.create_org_hierarchy(
             body["parent"], body["child"], body.get("parentType"), body.get("childType")
         )
 
@@ -192,12 +231,16 @@ class _OpseraCreateRecordsOperator(BaseOperator):
         *,
         if_exists: str = "skip",
         allow_unknown_fields: bool = False,
+        max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
+        return_records: bool = False,
         opsera_conn_id: str = "opsera_default",
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.if_exists = validation.one_of(if_exists, IF_EXISTS_CHOICES, "if_exists")
         self.allow_unknown_fields = allow_unknown_fields
+        self.max_concurrency = checked_concurrency(max_concurrency)
+        self.return_records = return_records
         self.opsera_conn_id = opsera_conn_id
 
     @cached_property
@@ -211,8 +254,23 @@ class _OpseraCreateRecordsOperator(BaseOperator):
         raise NotImplementedError
 
     def execute(self, context: Context) -> Any:
-        kind = self.record_kind(self.hook, allow_unknown_fields=self.allow_unknown_fields, log=self.log)
-        return sync_records(kind, self.records(), if_exists=self.if_exists, log=self.log)
+        kind = self.record_kind(allow_unknown_fields=self.allow_unknown_fields, log=self.log)
+        try:
+            return sync_records(
+                kind,
+                self.records(),
+                hook=self.hook,
+                if_exists=self.if_exists,
+                log=self.log,
+                max_concurrency=self.max_concurrency,
+                return_records=self.return_records,
+            )
+        except OpseraSyncError as error:
+            # The task fails, and a downstream task (trigger_rule="all_done") can still read what failed.
+            ti = context.get("ti")
+            if ti is not None:
+                ti.xcom_push(key=XCOM_RETURN_KEY, value=error.summary)
+            raise
 
 
 class OpseraCreateProjectOperator(_OpseraCreateRecordsOperator):
@@ -225,8 +283,16 @@ class OpseraCreateProjectOperator(_OpseraCreateRecordsOperator):
         reported and skipped, one with other values fails. ``"fail"``: any existing project fails.
     :param allow_unknown_fields: send fields this provider does not know (with a warning)
         instead of refusing them.
+    :param max_concurrency: for a list, how many records are synced at a time (default 8; 1 syncs
+        them one after another in list order). Records that are the same record in Opsera are
+        synced one after another whatever this is, so none is created twice.
+    :param return_records: for a list, return every record as Opsera holds it, in list order,
+        instead of the summary.
     :param opsera_conn_id: the Opsera connection.
-    :return: the project as Opsera holds it, or the list of them.
+    :return: the project as Opsera holds it; for a list, a summary ``{"kind", "total", "created",
+        "already_there", "failed", "created_ids", "failures": [{"record", "error"}], "seconds"}``
+        (also pushed to XCom when some records fail and the task fails), or with
+        ``return_records=True`` the list of projects.
     """
 
     template_fields: Sequence[str] = ("project",)
@@ -250,8 +316,11 @@ class OpseraCreatePersonOperator(_OpseraCreateRecordsOperator):
     :param if_exists: ``"skip"`` (default) or ``"fail"``, as for
         :class:`OpseraCreateProjectOperator`.
     :param allow_unknown_fields: send fields this provider does not know instead of refusing them.
+    :param max_concurrency: as for :class:`OpseraCreateProjectOperator`.
+    :param return_records: as for :class:`OpseraCreateProjectOperator`.
     :param opsera_conn_id: the Opsera connection.
-    :return: the person as Opsera holds them, or the list of people.
+    :return: the person as Opsera holds them; for a list, a summary (``created_ids`` are emails), or
+        with ``return_records=True`` the list of people.
     """
 
     template_fields: Sequence[str] = ("person",)
@@ -281,8 +350,11 @@ class OpseraCreateOrgHierarchyOperator(_OpseraCreateRecordsOperator):
     :param child_type: the child's level. Templated.
     :param if_exists: ``"skip"`` (default) or ``"fail"``, as for
         :class:`OpseraCreateProjectOperator`.
+    :param max_concurrency: as for :class:`OpseraCreateProjectOperator`.
+    :param return_records: as for :class:`OpseraCreateProjectOperator`.
     :param opsera_conn_id: the Opsera connection.
-    :return: the link as Opsera stores it (a mapping record), or the list of them.
+    :return: the link as Opsera stores it (a mapping record); for a list, a summary (``created_ids``
+        are mapping ids), or with ``return_records=True`` the list of links.
     """
 
     template_fields: Sequence[str] = ("parent", "child", "parent_type", "child_type")
@@ -329,8 +401,11 @@ class OpseraCreateMappingOperator(_OpseraCreateRecordsOperator):
     :param if_exists: ``"skip"`` (default) or ``"fail"``, as for
         :class:`OpseraCreateProjectOperator`.
     :param allow_unknown_fields: send fields this provider does not know instead of refusing them.
+    :param max_concurrency: as for :class:`OpseraCreateProjectOperator`.
+    :param return_records: as for :class:`OpseraCreateProjectOperator`.
     :param opsera_conn_id: the Opsera connection.
-    :return: the mapping as Opsera holds it, or the list of them.
+    :return: the mapping as Opsera holds it; for a list, a summary (``created_ids`` are mapping ids),
+        or with ``return_records=True`` the list of mappings.
     """
 
     template_fields: Sequence[str] = ("mapping",)

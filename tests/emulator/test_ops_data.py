@@ -76,26 +76,41 @@ def test_a_409_from_opsera_is_resolved_by_reading_the_person(opsera_conn):
     assert opsera_conn.request_count(*CREATE_PERSON) == 1  # the one that got the 409
 
 
-def test_a_list_of_people_goes_past_a_bad_record_and_names_it(opsera_conn, captured):  # noqa: F811
+def test_a_list_with_bad_records_sends_nothing_and_names_every_one(opsera_conn):
     people = [
         {"email": "ann@example.com", "firstName": "Ann"},
-        {"email": "bob@example", "firstName": "Bob"},  # invalid: never sent
+        {"email": "bob@example", "firstName": "Bob"},
+        {"email": "jd@example.com", "firstName": "John"},
+        {"email": "cy@example.com", "firstName": "Cy", "tema": "Payments"},  # misspelt field
+        {"email": "dee@example.com", "firstName": "Dee"},
+    ]
+    with pytest.raises(OpseraInputError) as caught:
+        execute(OpseraCreatePersonOperator(task_id="people", person=people))
+
+    message = str(caught.value)
+    assert message.startswith("2 of 5 people failed the checks made before sending; nothing was sent to Opsera")
+    assert "person #2 (bob@example): person.email must be an email address" in message
+    assert "person #4 (cy@example.com): person: unknown field(s) 'tema' (did you mean 'team'?)" in message
+    assert sum(opsera_conn.request_counts().values()) == 0
+
+
+def test_a_list_of_people_goes_past_a_record_opsera_refuses_and_names_it(opsera_conn, captured):  # noqa: F811
+    people = [
+        {"email": "ann@example.com", "firstName": "Ann"},
         {"email": "jd@example.com", "firstName": "John"},  # seeded, same: skipped
-        {"email": "cy@example.com", "firstName": "Cy", "tema": "Payments"},  # misspelt field: refused
+        {"email": "jd@example.com", "firstName": "Johnny"},  # seeded, other values: refused
         {"email": "dee@example.com", "firstName": "Dee"},
     ]
     with pytest.raises(OpseraSyncError) as caught:
         execute(OpseraCreatePersonOperator(task_id="people", person=people))
 
     message = str(caught.value)
-    assert message.startswith("2 of 5 people failed (2 created, 1 already there, 2 failed)")
-    assert "person #2 (bob@example): person.email must be an email address" in message
-    assert "person #4 (cy@example.com): person: unknown field(s) 'tema' (did you mean 'team'?)" in message
-    emails = {p["email"] for p in store(opsera_conn, "people")}
-    assert {"ann@example.com", "dee@example.com"} <= emails
-    assert not {"bob@example", "cy@example.com"} & emails
+    assert message.startswith("1 of 4 people failed (2 created, 1 already there, 1 failed)")
+    assert 'person #3 (jd@example.com): the record exists in Opsera with other values' in message
+    emails = [p["email"] for p in store(opsera_conn, "people")]
+    assert {"ann@example.com", "dee@example.com"} <= set(emails) and emails.count("jd@example.com") == 1
     assert opsera_conn.request_count(*CREATE_PERSON) == 2
-    assert "Opsera people: 2 created, 1 already there, 2 failed." in captured()
+    assert "Opsera people: 2 created, 1 already there, 1 failed, in" in captured()
 
 
 def test_org_hierarchy_and_mapping_are_created_once(opsera_conn):
@@ -108,11 +123,16 @@ def test_org_hierarchy_and_mapping_are_created_once(opsera_conn):
         mapping={"attribute1": "2322346", "attribute2": "dev@example.com", "mappingType": "project-people",
                  "relationship": "many-to-many"},
     )
-    links, record = execute(org), execute(mapping)
-    assert [link["attribute2"] for link in links] == ["Platform", "Payments"]
+    summary, record = execute(org), execute(mapping)
+    assert summary["created"] == 2 and len(summary["created_ids"]) == 2
     assert record["relationship"] == "many-to-many"
 
-    assert execute(org) == links and execute(mapping) == record
+    org.return_records = True
+    links = execute(org)
+    assert [link["attribute2"] for link in links] == ["Platform", "Payments"]
+    assert [link["id"] for link in links] == summary["created_ids"]
+
+    assert execute(mapping) == record
     assert opsera_conn.request_count(*CREATE_ORG) == 2
     assert opsera_conn.request_count(*CREATE_MAPPING) == 1
     assert opsera_conn.request_count("GET", "/api/v2/data/mapping") == 4  # one list read per run

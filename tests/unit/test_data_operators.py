@@ -205,45 +205,96 @@ def test_unknown_fields_are_sent_with_a_warning_when_allowed(requests_mock, cont
 # -- lists ----------------------------------------------------------------------------------------
 
 
-def test_a_list_goes_past_bad_records_and_names_each_at_the_end(requests_mock, context, captured):
-    FakeData(requests_mock, people=[{"email": "dana@example.com", "firstName": "Dana"}])
+class FakeTI:
+    def __init__(self):
+        self.xcom = {}
+
+    def xcom_push(self, key, value):
+        self.xcom[key] = value
+
+
+def test_a_list_with_bad_records_fails_before_anything_is_sent_naming_each(requests_mock, context):
+    FakeData(requests_mock)
     people = [
         {"email": "ann@example.com"},
-        {"email": "not-an-email"},  # invalid: never sent
-        {"email": "dana@example.com", "firstName": "Dana"},  # already there: skipped
-        {"email": "dana@example.com", "firstName": "Daniel"},  # already there, differs: fails
+        {"email": "not-an-email"},
+        {"email": "bo@example.com", "buisness": "Sales"},  # misspelt field
         "bob@example.com",  # not a dict
-        {"email": "cy@example.com"},
+        {"email": "cy@example.com", "lastName": ""},
     ]
-    with pytest.raises(OpseraSyncError) as caught:
+    with pytest.raises(OpseraInputError) as caught:
         OpseraCreatePersonOperator(task_id="t", person=people).execute(context)
 
     message = str(caught.value)
-    assert message.startswith("3 of 6 people failed (2 created, 1 already there, 3 failed)")
+    assert message.startswith("4 of 5 people failed the checks made before sending; nothing was sent to Opsera")
     assert "person #2 (not-an-email): person.email must be an email address" in message
-    assert "person #4 (dana@example.com): the record exists in Opsera with other values" in message
-    assert "person #5: person must be a JSON object" in message
+    assert "person #3 (bo@example.com): person: unknown field(s) 'buisness' (did you mean 'business'?)" in message
+    assert "person #4: person must be a JSON object" in message
+    assert "person #5 (cy@example.com): person.lastName must be a non-empty string" in message
     assert [label for label, _ in caught.value.failures] == [
-        "person #2 (not-an-email)", "person #4 (dana@example.com)", "person #5"]
-    assert [p["email"] for p in posts(requests_mock, "/people")] == ["ann@example.com", "cy@example.com"]
-    assert "Opsera people: 2 created, 1 already there, 3 failed." in captured()
+        "person #2 (not-an-email)", "person #3 (bo@example.com)", "person #4", "person #5 (cy@example.com)"]
+    assert requests_mock.call_count == 0
 
 
-def test_a_list_returns_every_record_in_order(requests_mock, context):
+def test_a_list_goes_past_records_opsera_refuses_and_names_each_at_the_end(requests_mock, captured):
+    FakeData(requests_mock, people=[{"email": "dana@example.com", "firstName": "Dana"}])
+    requests_mock.post(f"{DATA}/people", [{"json": {"email": "ann@example.com"}},
+                                          {"status_code": 422, "json": {"message": "team is not known"}},
+                                          {"json": {"email": "cy@example.com"}}])
+    people = [
+        {"email": "ann@example.com"},
+        {"email": "dana@example.com", "firstName": "Dana"},  # already there: skipped
+        {"email": "dana@example.com", "firstName": "Daniel"},  # already there, differs: fails
+        {"email": "bo@example.com", "team": "Nowhere"},  # Opsera refuses it
+        {"email": "cy@example.com"},
+    ]
+    ti = FakeTI()
+    with pytest.raises(OpseraSyncError) as caught:
+        OpseraCreatePersonOperator(task_id="t", person=people, max_concurrency=1).execute({"ti": ti})
+
+    message = str(caught.value)
+    assert message.startswith("2 of 5 people failed (2 created, 1 already there, 2 failed)")
+    assert "person #3 (dana@example.com): the record exists in Opsera with other values" in message
+    assert "person #4 (bo@example.com): Opsera POST /api/v2/data/people" in message
+    assert [label for label, _ in caught.value.failures] == ["person #3 (dana@example.com)", "person #4 (bo@example.com)"]
+    assert [p["email"] for p in posts(requests_mock, "/people")] == [
+        "ann@example.com", "bo@example.com", "cy@example.com"]
+    assert "Opsera people: 2 created, 1 already there, 2 failed, in" in captured()
+    summary = ti.xcom["return_value"]  # pushed although the task fails, for a downstream task to read
+    assert (summary["created"], summary["already_there"], summary["failed"]) == (2, 1, 2)
+    assert summary["created_ids"] == ["ann@example.com", "cy@example.com"]
+    assert [f["record"] for f in summary["failures"]] == ["person #3 (dana@example.com)", "person #4 (bo@example.com)"]
+    assert "team is not known" in summary["failures"][1]["error"]
+
+
+def test_a_list_returns_a_summary_by_default_and_every_record_on_request(requests_mock, context):
     FakeData(requests_mock, projects=[PROJECT])
     other = {"projectId": "2322346", "projectName": "Billing"}
-    result = OpseraCreateProjectOperator(task_id="t", project=[PROJECT, other]).execute(context)
-    assert result == [PROJECT, other]
+    summary = OpseraCreateProjectOperator(task_id="t", project=[PROJECT, other]).execute(context)
+    assert {k: summary[k] for k in ("kind", "total", "created", "already_there", "failed", "created_ids")} == {
+        "kind": "projects", "total": 2, "created": 1, "already_there": 1, "failed": 0, "created_ids": ["2322346"]}
+    assert summary["failures"] == []
+
+    records = OpseraCreateProjectOperator(task_id="t", project=[PROJECT, other], return_records=True).execute(context)
+    assert records == [PROJECT, other]
 
 
 def test_a_list_rendered_as_text_by_a_template_is_read(requests_mock, context):
     FakeData(requests_mock)
-    result = OpseraCreatePersonOperator(task_id="t", person=str([PERSON])).execute(context)
+    result = OpseraCreatePersonOperator(task_id="t", person=str([PERSON]), return_records=True).execute(context)
     assert result == [PERSON]
 
 
 def test_an_empty_list_sends_nothing(requests_mock, context):
-    assert OpseraCreateMappingOperator(task_id="t", mapping=[]).execute(context) == []
+    assert OpseraCreateMappingOperator(task_id="t", mapping=[], return_records=True).execute(context) == []
+    assert OpseraCreateMappingOperator(task_id="t", mapping=[]).execute(context)["total"] == 0
+    assert requests_mock.call_count == 0
+
+
+@pytest.mark.parametrize("value", [0, -1, "eight", 65, 2.5])
+def test_max_concurrency_is_checked_when_the_dag_is_parsed(requests_mock, value):
+    with pytest.raises(OpseraInputError, match="max_concurrency must be"):
+        OpseraCreatePersonOperator(task_id="t", person=PERSON, max_concurrency=value)
     assert requests_mock.call_count == 0
 
 
@@ -263,7 +314,9 @@ def test_a_permission_error_stops_the_list_at_once(requests_mock, context, captu
 def test_mappings_are_read_once_and_duplicates_in_one_list_are_skipped(requests_mock, context):
     FakeData(requests_mock)
     other = {**MAPPING, "attribute2": "dev@example.com"}
-    result = OpseraCreateMappingOperator(task_id="t", mapping=[MAPPING, other, dict(MAPPING)]).execute(context)
+    result = OpseraCreateMappingOperator(
+        task_id="t", mapping=[MAPPING, other, dict(MAPPING)], return_records=True
+    ).execute(context)
 
     assert len(posts(requests_mock, "/mapping")) == 2
     assert sum(r.method == "GET" for r in requests_mock.request_history) == 1
@@ -284,6 +337,7 @@ def test_org_hierarchy_links_many_children_and_skips_them_next_time(requests_moc
         parent_type="business",
         child=["Platform", {"child": "Data", "childType": "group"}],
         child_type="department",
+        return_records=True,
     )
     first = op.execute(context)
     assert [(m["attribute2"], m["childType"]) for m in first] == [("Platform", "department"), ("Data", "group")]
@@ -315,6 +369,8 @@ def test_a_whole_tree_can_come_as_a_list_of_links(requests_mock, context):
         {"parent": "Example Corp", "parentType": "root", "child": "Engineering", "childType": "business"},
         {"parent": "Engineering", "parentType": "business", "child": "Platform", "childType": "department"},
     ]
-    result = OpseraCreateOrgHierarchyOperator(task_id="t", parent=None, child=tree).execute(context)
+    result = OpseraCreateOrgHierarchyOperator(task_id="t", parent=None, child=tree, return_records=True).execute(
+        context
+    )
     assert [(m["attribute1"], m["attribute2"]) for m in result] == [("Example Corp", "Engineering"),
                                                                     ("Engineering", "Platform")]
