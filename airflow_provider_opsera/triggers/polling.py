@@ -19,6 +19,7 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_opsera.client.status import OpseraRunStatus
 from airflow_provider_opsera.exceptions import OpseraError
+from airflow_provider_opsera.waiting.wakeups import PollSchedule, sleep_on_grid
 from airflow_provider_opsera.waiting.watch import ERROR, EVENT_STATUS_OF, TIMEOUT, Deadline, FailedPolls, StatusWatch
 
 # Waits running on each event loop. The async client shares one HTTP session per loop; the
@@ -50,8 +51,9 @@ class OpseraPollingTrigger(BaseTrigger):
     """
 
     tolerated_failed_polls = FailedPolls().tolerated
-    # Tests put a fake clock here; neither is part of what is serialised.
-    _sleep = staticmethod(asyncio.sleep)
+    # Tests put a fake clock here; neither is part of what is serialised. Sleeps end on the loop's
+    # shared wake-up grid, so that waits due together wake in one pass (waiting/wakeups.py).
+    _sleep = staticmethod(sleep_on_grid)
     _clock = staticmethod(time.time)
 
     def __init__(
@@ -142,9 +144,10 @@ class OpseraPollingTrigger(BaseTrigger):
         watch = StatusWatch(subject, self.log)
         failed_polls = FailedPolls(self.tolerated_failed_polls)
         deadline = Deadline(self.end_time, self._clock)
+        schedule = PollSchedule(self.poll_interval, self._clock)
         # The task deferred right after starting the work: nothing to read yet. How soon the
         # event may fire after deferring is for run() to say (Airflow 3's race: triggers/settle.py).
-        await self._sleep(deadline.next_sleep(self.poll_interval))
+        await self._sleep(deadline.next_sleep(schedule.sleep_before_next()))
         while True:
             try:
                 status, message = await self.read_status(hook)
@@ -167,7 +170,7 @@ class OpseraPollingTrigger(BaseTrigger):
                     return self.event(EVENT_STATUS_OF[outcome], message or f"{subject} ended: {status}")
             if deadline.passed():
                 return self.event(TIMEOUT, f"{subject} did not finish within {self.timeout_text()}.")
-            await self._sleep(deadline.next_sleep(self.poll_interval))
+            await self._sleep(deadline.next_sleep(schedule.sleep_before_next()))
 
     def timeout_text(self) -> str:
         return f"{self.timeout:g} seconds" if self.timeout is not None else "its deadline"

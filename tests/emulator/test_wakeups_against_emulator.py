@@ -1,0 +1,77 @@
+"""Many pipeline triggers on one real event loop against the emulator: shared wake-ups over real sockets."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+
+import pytest
+
+from airflow_provider_opsera.emulator import OpseraEmulator
+from airflow_provider_opsera.hooks import OpseraHook
+from airflow_provider_opsera.hooks.opsera_async import OpseraAsyncHook
+from airflow_provider_opsera.triggers import OpseraPipelineRunTrigger
+from airflow_provider_opsera.waiting import wakeups
+
+from .support import BLANK
+
+WAITS = 30
+POLL_INTERVAL = 0.5
+
+
+@pytest.fixture
+def quick_emulator(monkeypatch):
+    """Emulated time 20x real: the Blank Template's 90 s run takes 4.5 s."""
+    with OpseraEmulator(time_scale=20.0) as emu:
+        monkeypatch.setenv("AIRFLOW_CONN_OPSERA_DEFAULT", emu.connection_json("admin"))
+        yield emu
+
+
+class CountingTrigger(OpseraPipelineRunTrigger):
+    reads: list[int]
+
+    async def read_status(self, hook):
+        self.reads.append(1)
+        return await super().read_status(hook)
+
+
+def test_waits_on_one_loop_share_grid_wake_ups_and_make_every_poll(quick_emulator):
+    run_count = OpseraHook().run_pipeline(BLANK)["runCount"]
+    before = quick_emulator.request_count("POST", "/api/v1/pipeline/status")
+    rng = random.Random(5)
+    grid_timers: list[float] = []
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        schedule_timer = loop.call_at
+
+        def noting_grid_timers(when, callback, *args, **kwargs):
+            if callback is wakeups._wake:
+                grid_timers.append(when)
+            return schedule_timer(when, callback, *args, **kwargs)
+
+        loop.call_at = noting_grid_timers
+        triggers = []
+        for _ in range(WAITS):
+            trigger = CountingTrigger(BLANK, run_count, poll_interval=POLL_INTERVAL, timeout=120)
+            trigger.reads = []
+            trigger._hook = OpseraAsyncHook(trigger.opsera_conn_id)
+            triggers.append(trigger)
+
+        async def wait(trigger):
+            await asyncio.sleep(rng.uniform(0, POLL_INTERVAL))
+            async for event in trigger.run():
+                return event.payload
+
+        return triggers, await asyncio.wait_for(asyncio.gather(*(wait(t) for t in triggers)), 60)
+
+    triggers, events = asyncio.run(main())
+    assert [event["status"] for event in events] == ["success"] * WAITS
+    assert {event["run_count"] for event in events} == {run_count}
+    reads = sum(len(trigger.reads) for trigger in triggers)
+    # every read the triggers made reached the emulator once: none lost, none repeated
+    assert quick_emulator.request_count("POST", "/api/v1/pipeline/status") - before == reads
+    assert reads >= WAITS * 4  # a 4.5 s run polled every 0.5 s
+    # each sleep ended on a grid point, and the waits due in one slot shared it
+    assert all(when == wakeups.grid_point(when) for when in grid_timers)
+    assert len(set(grid_timers)) < len(grid_timers) / 3
