@@ -169,6 +169,22 @@ async def run_task(request: web.Request) -> web.Response:
     return json_answer(workloads.start_task_run(_runtime(request).state, task_id))
 
 
+async def deviations(request: web.Request) -> web.Response:
+    return json_answer(_runtime(request).deviations.describe())
+
+
+async def set_deviations(request: web.Request) -> web.Response:
+    runtime = _runtime(request)
+    runtime.deviations.configure(await read_json_object(request))
+    return json_answer(runtime.deviations.describe())
+
+
+async def clear_deviations(request: web.Request) -> web.Response:
+    runtime = _runtime(request)
+    runtime.deviations.clear()
+    return json_answer(runtime.deviations.describe())
+
+
 def add_admin_routes(app: web.Application) -> None:
     routes = [
         ("GET", "/_emulator/health", health),
@@ -186,6 +202,9 @@ def add_admin_routes(app: web.Application) -> None:
         ("GET", "/_emulator/state", dump_state),
         ("GET", "/_emulator/runs", run_journal),
         ("POST", "/_emulator/pipelines/{id}/approve", approve),
+        ("GET", "/_emulator/deviations", deviations),
+        ("POST", "/_emulator/deviations", set_deviations),
+        ("DELETE", "/_emulator/deviations", clear_deviations),
         ("POST", "/_emulator/tasks/{id}/run", run_task),
     ]
     for method, path, handler in routes:

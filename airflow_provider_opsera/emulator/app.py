@@ -18,6 +18,7 @@ from aiohttp import web
 
 from . import audit, insights, registry, workloads
 from .access import check_role, check_scope
+from .deviations import ContractDeviations
 from .errors import ApiError, bad_request
 from .faults import FaultInjector, FaultRule
 from .journal import RunJournal
@@ -37,9 +38,11 @@ class Runtime:
         self.faults = faults or FaultInjector()
         self.counts: Counter[str] = Counter()
         self.journal = RunJournal()
+        self.deviations = ContractDeviations()
 
     def reset(self) -> None:
         self.state.reset()
+        self.deviations.clear()
         self.faults.clear()
         self.counts.clear()
         self.journal.clear()
@@ -142,7 +145,7 @@ def api_handler(route: Route):
             result = operation(state, user, value)
         else:
             result = operation(state, user)
-        return json_answer(result)
+        return json_answer(runtime.deviations.apply(route.handler, result))
 
     handle.__name__ = route.handler
     return handle

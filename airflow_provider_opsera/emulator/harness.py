@@ -221,6 +221,11 @@ class OpseraEmulator:
     def clear_faults(self) -> None:
         self._call(lambda: self._runtime.faults.clear())
 
+    def deviate(self, rename: dict | None = None, statuses: dict | None = None) -> None:
+        """Answer unlike the contract until reset: renamed fields, other status strings (see deviations.py)."""
+        spec = {"rename": rename or {}, "statuses": statuses or {}}
+        self._call(lambda: self._runtime.deviations.configure(spec))
+
     def reset(self) -> None:
         self._call(lambda: self._runtime.reset())
 
