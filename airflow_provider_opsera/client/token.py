@@ -60,3 +60,20 @@ def check_expiry(expires: dt.datetime | None, *, now: dt.datetime | None = None)
 def rotated_token_note(conn_id: str) -> str:
     """What a client logs when Opsera refused the token and the connection turned out to hold another one."""
     return f"Opsera refused the token; connection {conn_id!r} holds another one now (rotated): carrying on with it."
+
+
+def expires_before_wait_ends(
+    expires: dt.datetime | None, wait_seconds: float | None, *, now: dt.datetime | None = None
+) -> str | None:
+    """A warning when the token expires before a wait's ``timeout`` would end it, else None."""
+    if expires is None or wait_seconds is None:
+        return None
+    now = now or dt.datetime.now(dt.timezone.utc)
+    ends = now + dt.timedelta(seconds=wait_seconds)
+    if expires >= ends:
+        return None
+    return (
+        f"The Opsera token expires at {expires:%Y-%m-%d %H:%M} UTC, before this wait's timeout would end it "
+        f"(at {ends:%Y-%m-%d %H:%M} UTC). Put a new token in the connection before then: the wait picks it up "
+        "when Opsera refuses the old one."
+    )

@@ -11,6 +11,7 @@ from airflow_provider_opsera._compat import AirflowException, BaseOperator, defa
 from airflow_provider_opsera.client import validation
 from airflow_provider_opsera.client.pipeline_lookup import check_reference_at_parse, resolve_pipeline_id
 from airflow_provider_opsera.client.status import OpseraRunStatus, RunOutcome
+from airflow_provider_opsera.client.token import expires_before_wait_ends
 from airflow_provider_opsera.exceptions import OpseraAmbiguousRequestError, OpseraError
 from airflow_provider_opsera.links.opsera import PIPELINE_RUN_URL_KEY, OpseraPipelineRunLink
 from airflow_provider_opsera.waiting.events import checked_event
@@ -293,6 +294,9 @@ class OpseraRunPipelineOperator(ResumableJobMixin, _PipelineOperator):
         failed_polls = FailedPolls()
         limit = f", for at most {self.timeout:g} s" if self.timeout is not None else ""
         self.log.info("Waiting for %s: a status read every %g s%s.", run.subject, self.poll_interval, limit)
+        expiry_warning = expires_before_wait_ends(self.hook.settings.token_expires, self.timeout)
+        if expiry_warning:
+            self.log.warning(expiry_warning)
         while True:
             try:
                 status, message = run.read_status()

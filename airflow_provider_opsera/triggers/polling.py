@@ -145,6 +145,7 @@ class OpseraPollingTrigger(BaseTrigger):
         failed_polls = FailedPolls(self.tolerated_failed_polls)
         deadline = Deadline(self.end_time, self._clock)
         schedule = PollSchedule(self.poll_interval, self._clock)
+        await self._warn_if_the_token_expires_first(deadline)
         # The task deferred right after starting the work: nothing to read yet. How soon the
         # event may fire after deferring is for run() to say (Airflow 3's race: triggers/settle.py).
         await self._sleep(deadline.next_sleep(schedule.sleep_before_next()))
@@ -171,6 +172,17 @@ class OpseraPollingTrigger(BaseTrigger):
             if deadline.passed():
                 return self.event(TIMEOUT, f"{subject} did not finish within {self.timeout_text()}.")
             await self._sleep(deadline.next_sleep(schedule.sleep_before_next()))
+
+    async def _warn_if_the_token_expires_first(self, deadline: Deadline) -> None:
+        from airflow_provider_opsera.client.token import expires_before_wait_ends
+
+        try:
+            settings = await self.hook.settings()
+        except Exception:  # a connection that cannot be read is for the first poll to report
+            return
+        warning = expires_before_wait_ends(settings.token_expires, deadline.remaining())
+        if warning:
+            self.log.warning(warning)
 
     def timeout_text(self) -> str:
         return f"{self.timeout:g} seconds" if self.timeout is not None else "its deadline"

@@ -9,6 +9,7 @@ import pytest
 
 from airflow_provider_opsera import exceptions as ex
 from tests.unit.conftest import BASE_URL, PIPELINE_ID, make_jwt
+from tests.unit.pipeline_fakes import make_context
 
 SUMMARY = BASE_URL + "/api/v1/pipeline/summary"
 OLD = make_jwt(time.time() + 30 * 86400, jti="old")
@@ -198,3 +199,67 @@ def test_async_wait_ends_with_the_401_when_the_connection_kept_the_revoked_token
     _on_one_loop(scenario)
     assert len(async_reads) == 2
     assert emulator.request_count("POST", "/api/v1/pipeline/summary") == 2
+
+
+# -- a token that expires before the wait's timeout would end it --
+
+
+def test_the_expiry_warning_compares_with_the_end_of_the_wait():
+    import datetime as dt
+
+    from airflow_provider_opsera.client.token import expires_before_wait_ends
+
+    now = dt.datetime(2026, 12, 1, 12, 0, tzinfo=dt.timezone.utc)
+    expires = now + dt.timedelta(hours=1)
+    warning = expires_before_wait_ends(expires, 7200, now=now)
+    assert "expires at 2026-12-01 13:00 UTC, before this wait's timeout would end it (at 2026-12-01 14:00 UTC)" in (
+        warning
+    )
+    assert expires_before_wait_ends(expires, 600, now=now) is None
+    assert expires_before_wait_ends(expires, None, now=now) is None  # no timeout: nothing to compare with
+    assert expires_before_wait_ends(None, 7200, now=now) is None  # not a JWT: expiry unknown
+
+
+@pytest.mark.parametrize("timeout, warned", [(7200, True), (600, False), (None, False)])
+def test_a_worker_wait_warns_at_its_start(set_conn, requests_mock, task_log, timeout, warned):
+    from airflow_provider_opsera.operators import OpseraRunPipelineOperator
+
+    token = make_jwt(time.time() + 3600)
+    set_conn(host=BASE_URL, password=token)
+    requests_mock.post(SUMMARY, json={"workflow": {"run_count": 2}})
+    requests_mock.post(BASE_URL + "/api/v1/pipeline/run", json={"status": "executed", "runCount": 3})
+    requests_mock.post(BASE_URL + "/api/v1/pipeline/status", json={"status": "success", "message": "done"})
+    requests_mock.post(BASE_URL + "/api/v1/pipeline/logs", json=[])
+    op = OpseraRunPipelineOperator(task_id="t", pipeline_id=PIPELINE_ID, deferrable=False, timeout=timeout)
+    assert op.execute(make_context()) == 3
+    assert ("before this wait's timeout would end it" in task_log.text()) is warned
+    assert token.split(".")[1] not in task_log.text()
+
+
+class SettingsOnlyHook:
+    """An async hook that answers its settings and one final status."""
+
+    def __init__(self, token: str) -> None:
+        from airflow_provider_opsera.client.connection import OpseraConnectionSettings
+
+        self._settings = OpseraConnectionSettings(base_url=BASE_URL, token=token)
+
+    async def settings(self):
+        return self._settings
+
+    async def get_pipeline_run_status(self, pipeline_id, run_count):
+        return {"status": "success", "message": "done"}
+
+
+@pytest.mark.parametrize("timeout, warned", [(7200, True), (600, False), (None, False)])
+def test_a_deferred_wait_warns_at_its_start(trigger_clock, task_log, timeout, warned):
+    from airflow_provider_opsera.triggers import OpseraPipelineRunTrigger
+
+    trigger = OpseraPipelineRunTrigger(pipeline_id=PIPELINE_ID, run_count=3, poll_interval=1, timeout=timeout)
+    trigger._hook = SettingsOnlyHook(make_jwt(time.time() + 3600))
+
+    async def first_event():
+        return await anext(trigger.run())
+
+    assert asyncio.run(first_event()).payload["status"] == "success"
+    assert ("before this wait's timeout would end it" in task_log.text()) is warned
