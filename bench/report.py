@@ -6,8 +6,11 @@ Everything but the block between the ``findings`` markers is generated; that blo
 
 from __future__ import annotations
 
+import statistics
+from fractions import Fraction
 from pathlib import Path
 
+from airflow_provider_opsera.waiting.wakeups import GRID_STEP
 from bench.common import ROOT, load
 
 TARGET = ROOT / "BENCHMARKS.md"
@@ -17,11 +20,30 @@ FINDINGS_END = "<!-- findings:end -->"
 IMPORT_GOAL = 0.10
 CPU_GOAL = 0.20
 MEMORY_GOAL = 1 / 3
+#: the wake-up grid: the provider's CPU per poll against the un-aligned bare aiohttp loop's
+WAKEUP_CPU_GOAL = 0.65
 SIDE_NAMES = {
     "opsera": "Opsera `OpseraPipelineRunTrigger`",
+    "opsera_unaligned": "Opsera `OpseraPipelineRunTrigger` without the grid (plain `asyncio.sleep`)",
     "dbt": "dbt Cloud `DbtCloudRunJobTrigger`",
     "aiohttp_floor": "floor: bare aiohttp loop, one shared session",
+    "aiohttp_floor_grid": "floor on a grid",
 }
+
+
+def step_text(step: float) -> str:
+    return f"{Fraction(step).limit_denominator(1024)} s"
+
+
+def side_name(run: dict) -> str:
+    """A run's variant; the grid step where it has one."""
+    name = SIDE_NAMES.get(run["side"], run["side"])
+    step = run.get("grid_step")
+    if run["side"] == "opsera" and step:
+        return f"{name}, wake-ups on the {step_text(step)} grid"
+    if run["side"] == "aiohttp_floor_grid" and step:
+        return f"floor on a {step_text(step)} grid"
+    return name
 
 
 def spread(summary: dict, digits: int = 2, unit: str = "") -> str:
@@ -185,17 +207,18 @@ def triggerer_section(triggerer: dict | None, hooks: dict | None) -> list[str]:
         "process's CPU time over the window divided by the polls the server answered in it; in brackets, median "
         "(min–max) over the cycles. Memory per trigger is (RSS − RSS after a warm-up trigger) / N, median (min–max) "
         "over the cycles. Open sockets: the trigger process's, at the end of each cycle (its HTTP connections plus "
-        "the event loop's 2 self-pipe sockets). Ramp: from the moment all N triggers were created (their starts spread over one poll "
+        "the event loop's 2 self-pipe sockets). Largest burst: the most polls the server saw arrive within 10 ms, "
+        "largest over the window (evenly spread, N polls per 5 s would be N / 500 per 10 ms). Ramp: from the moment all N triggers were created (their starts spread over one poll "
         "interval) until the server had seen a poll from every one; the Opsera trigger sleeps one poll interval before its "
         "first read, dbt Cloud's trigger and the bare aiohttp loop read at once.",
         "",
         "| triggers | N | client CPU per poll ms | server CPU per poll ms | memory per trigger KiB | polls made / intended "
-        "| client CPU use (cores) | open sockets | ramp s | after the flip: median / last event s |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| largest burst | client CPU use (cores) | open sockets | ramp s | after the flip: median / last event s |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for run in triggerer["runs"]:
         if "error" in run:
-            lines.append(f"| {SIDE_NAMES.get(run['side'], run['side'])} | {run['n']:,} | failed: {run['error']} |")
+            lines.append(f"| {side_name(run)} | {run['n']:,} | failed: {run['error']} |")
             continue
         completion = run["completion"]
         ended = f"{completion['p50_s']:.1f} / {completion['last_s']:.1f}"
@@ -203,11 +226,11 @@ def triggerer_section(triggerer: dict | None, hooks: dict | None) -> list[str]:
             ended += f" ({status_text(completion['statuses'])})"
         ramp = f"{run['ramp_seconds']:.1f}" if run["ramp_seconds"] is not None else f"> cap ({run['polled_once']:,} polled)"
         lines.append(
-            f"| {SIDE_NAMES.get(run['side'], run['side'])} | {run['n']:,} | "
+            f"| {side_name(run)} | {run['n']:,} | "
             f"{run['client_cpu_per_poll_ms_window']:.3f} [{spread(run['client_cpu_per_poll_ms'], 3)}] | "
             f"{run['server_cpu_per_poll_ms_window']:.3f} | {spread(run['memory_per_trigger_kib'], 1)} | "
             f"{run['polls']:,} / {run['polls_intended']:,} ({run['polls'] / run['polls_intended']:.0%}) | "
-            f"{spread(run['client_cpu_utilisation'], 2)} | {sockets(run)} | {ramp} | {ended} |"
+            f"{burst(run)} | {spread(run['client_cpu_utilisation'], 2)} | {sockets(run)} | {ramp} | {ended} |"
         )
     if hooks:
         lines += [
@@ -227,6 +250,147 @@ def triggerer_section(triggerer: dict | None, hooks: dict | None) -> list[str]:
         for name, row in hooks["variants"].items():
             lines.append(f"| {labels.get(name, name)} | {row['cpu_ms_per_request']:.3f} | {row['per_second']:.0f} |")
     return lines
+
+
+def burst(run: dict) -> str:
+    if "largest_burst" not in run:
+        return "—"
+    return f"{run['largest_burst']['max']:,.0f}"
+
+
+def wakeup_groups(wakeups: dict | None) -> dict:
+    """The A/B runs by (N, poll interval), then by (side, grid step), in the order they were planned."""
+    groups: dict = {}
+    for run in (wakeups or {}).get("runs", []):
+        if "error" in run:
+            continue
+        case = groups.setdefault((run["n"], run["poll_interval"]), {})
+        case.setdefault((run["side"], run.get("grid_step", 0.0)), []).append(run)
+    return groups
+
+
+def median_of(runs: list[dict], key) -> float:
+    return statistics.median(key(run) for run in runs)
+
+
+def cpu_per_poll(run: dict) -> float:
+    return run["client_cpu_per_poll_ms_window"]
+
+
+def memory_per_trigger(run: dict) -> float:
+    return run["memory_per_trigger_kib"]["median"]
+
+
+def goal_row(measure: str, ours: float, theirs: float, unit: str, digits: int, goal: float) -> str:
+    r = ratio(ours, theirs)
+    return (
+        f"| {measure} | {ours:.{digits}f} {unit} | {theirs:.{digits}f} {unit} | {fmt_ratio(r)} | ≤ {goal:.2f} | "
+        f"{verdict(r, goal)} |"
+    )
+
+
+def wakeup_goal_lines(wakeups: dict | None, triggerer: dict | None) -> list[str]:
+    groups = wakeup_groups(wakeups)
+    if not groups:
+        return []
+    lines = [
+        "The wake-up grid (section 2, “wake-ups on a grid”; each figure the median of the interleaved repeats), "
+        "against the bare aiohttp loop without a grid and the provider without it:",
+        "",
+        "| measure | Opsera on its grid | compared with | ratio | goal | |",
+        "|---|---:|---:|---:|---:|---|",
+    ]
+    for (n, interval), case in groups.items():
+        ours = case.get(("opsera", GRID_STEP))
+        floor = case.get(("aiohttp_floor", 0.0))
+        unaligned = case.get(("opsera_unaligned", 0.0))
+        label = f"N = {n:,}, polled every {interval:g} s"
+        if ours and floor:
+            lines.append(
+                goal_row(
+                    f"triggerer CPU per poll, {label}, against the un-aligned bare aiohttp loop",
+                    median_of(ours, cpu_per_poll),
+                    median_of(floor, cpu_per_poll),
+                    "ms",
+                    3,
+                    WAKEUP_CPU_GOAL,
+                )
+            )
+        if ours and unaligned:
+            lines.append(
+                goal_row(
+                    f"memory per waiting trigger, {label}, against the provider without the grid",
+                    median_of(ours, memory_per_trigger),
+                    median_of(unaligned, memory_per_trigger),
+                    "KiB",
+                    1,
+                    1.0,
+                )
+            )
+    runs = runs_by(triggerer)
+    for n in (100, 1000, 10000):
+        ours, unaligned = runs.get(("opsera", n)), runs.get(("opsera_unaligned", n))
+        if not (ours and unaligned):
+            continue
+        label = f"N = {n:,}, polled every {ours['poll_interval']:g} s"
+        lines.append(
+            goal_row(
+                f"memory per waiting trigger, {label}, against the provider without the grid",
+                memory_per_trigger(ours),
+                memory_per_trigger(unaligned),
+                "KiB",
+                1,
+                1.0,
+            )
+        )
+        if "largest_burst" in ours and "largest_burst" in unaligned:
+            lines.append(
+                f"| largest burst at the server (polls within 10 ms), {label} | {burst(ours)} | {burst(unaligned)} | "
+                f"— | — | evenly spread: {n / 500:,.0f} |"
+            )
+    return lines
+
+
+def wakeups_section(wakeups: dict | None) -> list[str]:
+    groups = wakeup_groups(wakeups)
+    if not groups:
+        return ["Not measured yet: `python -m bench.run --only wakeups`."]
+    repeats = max(len(runs) for case in groups.values() for runs in case.values())
+    lines = [
+        f"The same harness, one fresh process per run, {wakeups['window']:g} s windows; every variant once per "
+        f"repeat, {repeats} repeats, the order rotated from one repeat to the next so that the load of other work on "
+        "the machine falls on all of them alike. Each figure: the median over the repeats (in brackets min–max). "
+        "“vs floor” is the variant's median CPU per poll over the un-aligned bare aiohttp loop's. The floor on a "
+        "grid plans its polls as the provider does (one interval apart from its start) and sleeps until the grid "
+        "point with `loop.call_at`, written out in `bench/trigger_process.py`.",
+        "",
+        "| N, poll interval | variant | client CPU per poll ms | vs floor | server CPU per poll ms | memory per "
+        "trigger KiB | open sockets | largest burst | polls made / intended | last event after the flip s |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for (n, interval), case in groups.items():
+        floor = case.get(("aiohttp_floor", 0.0))
+        floor_cpu = median_of(floor, cpu_per_poll) if floor else None
+        for runs in case.values():
+            cpu = [cpu_per_poll(run) for run in runs]
+            memory = [memory_per_trigger(run) for run in runs]
+            sockets_ = [run["open_sockets"]["median"] for run in runs]
+            bursts = [run["largest_burst"]["max"] for run in runs]
+            polls = sum(run["polls"] for run in runs)
+            intended = sum(run["polls_intended"] for run in runs)
+            last = [run["completion"]["last_s"] for run in runs]
+            lines.append(
+                f"| {n:,}, {interval:g} s | {side_name(runs[0])} | {spread_of(cpu, 3)} | "
+                f"{fmt_ratio(ratio(statistics.median(cpu), floor_cpu) if floor_cpu else None)} | "
+                f"{statistics.median(run['server_cpu_per_poll_ms_window'] for run in runs):.3f} | "
+                f"{spread_of(memory, 1)} | {statistics.median(sockets_):.0f} | {spread_of(bursts, 0)} | "
+                f"{polls:,} / {intended:,} ({polls / intended:.0%}) | {spread_of(last, 2)} |"
+            )
+    return lines
+
+
+def spread_of(values: list[float], digits: int) -> str:
+    return spread({"median": statistics.median(values), "min": min(values), "max": max(values)}, digits)
 
 
 def sockets(run: dict) -> str:
@@ -278,13 +442,14 @@ def findings_block() -> str:
 
 def render() -> str:
     machine, imports, triggerer = load("machine"), load("imports"), with_floor(load("triggerer"), load("floor"))
-    hooks, requests = load("hooks"), load("requests")
+    hooks, requests, wakeups = load("hooks"), load("requests"), load("wakeups")
     durations = ", ".join(
         f"{name} {data['seconds']:.0f} s"
         for name, data in (
             ("imports", imports),
             ("triggerer", load("triggerer")),
             ("floor", load("floor")),
+            ("wakeups", wakeups),
             ("hooks", hooks),
             ("requests", requests),
         )
@@ -299,7 +464,7 @@ def render() -> str:
         "",
         "Reproduce: `make bench` (it creates `.venv-bench` with apache-airflow 3.3.2, this provider installed "
         "editable and the latest apache-airflow-providers-dbt-cloud, then runs `python -m bench.run`). One part: "
-        "`.venv-bench/bin/python -m bench.run --only imports|triggerer|floor|hooks|requests`; raw results go to "
+        "`.venv-bench/bin/python -m bench.run --only imports|triggerer|floor|wakeups|hooks|requests`; raw results go to "
         f"`bench/out/*.json`. Durations of the last run: {durations or 'n/a'}. Benchmarks are not tests: nothing "
         "asserts a time.",
         "",
@@ -310,6 +475,8 @@ def render() -> str:
         "## Against the goals",
         "",
         *summary_section(imports, triggerer),
+        "",
+        *wakeup_goal_lines(wakeups, triggerer),
         "",
         findings_block(),
         "",
@@ -339,6 +506,18 @@ def render() -> str:
         "`bench/out/`, as a triggerer writes them.",
         "",
         *triggerer_section(triggerer, hooks),
+        "",
+        "### Wake-ups on a grid",
+        "",
+        "Each wait plans its polls one poll interval apart from its start, and each sleep ends at the first point "
+        "at or after the planned time of a grid of the event loop's clock shared by every wait "
+        f"(`airflow_provider_opsera/waiting/wakeups.py`, step {step_text(GRID_STEP)}): the waits due within one "
+        "step wake in one pass of the loop. The goal: the provider's CPU per poll at most "
+        f"{WAKEUP_CPU_GOAL:.2f} of the bare aiohttp loop's without a grid, memory per trigger no worse than without "
+        "the grid, and the polls still spread over the poll interval (largest burst: the most polls the server saw "
+        "arrive within 10 ms).",
+        "",
+        *wakeups_section(wakeups),
         "",
         "## 3. Requests per run",
         "",

@@ -5,8 +5,10 @@ Parts (each saves bench/out/<part>.json; the report uses the latest of each):
 * ``imports``   import cost of the provider's operators and sensors vs dbt Cloud's (~2 min)
 * ``triggerer`` N waiting triggers in one event loop vs dbt Cloud's, N = 100, 1,000, 10,000 (~5 min)
 * ``floor``     the same waits as a bare aiohttp loop, no Airflow, N = 100, 1,000, 10,000 (~2 min)
+* ``wakeups``   the wake-up grid: the provider with and without it against the bare loop, interleaved, 3 times (~15 min)
 * ``hooks``     client CPU per status request, the async client vs bare aiohttp vs dbt Cloud's hook (~1 min)
 * ``requests``  HTTP requests per waited run, and console records into the task log (~5 s)
+* ``batch``     5,000 people synced against the emulator at 100 ms latency, max_concurrency=1 vs the default (~6 min)
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from importlib import metadata
 
 from bench.common import ROOT, out_dir, save, say
 
-PARTS = ("imports", "triggerer", "floor", "hooks", "requests")
+PARTS = ("imports", "triggerer", "floor", "wakeups", "hooks", "requests", "batch")
 PACKAGES = (
     "apache-airflow",
     "apache-airflow-task-sdk",
@@ -93,6 +95,10 @@ def run_part(part: str) -> dict:
         from bench import triggerer
 
         data = triggerer.main(triggerer.FLOOR_PLAN)
+    elif part == "wakeups":
+        from bench import triggerer
+
+        data = triggerer.main(triggerer.wakeup_plan(), window=10.0)
     elif part == "hooks":
         from bench import hook_overhead
 
@@ -102,6 +108,20 @@ def run_part(part: str) -> dict:
         with open(out_dir() / "requests.log", "wb") as log:
             subprocess.run(
                 [sys.executable, "-m", "bench.requests_per_run", str(result)],
+                cwd=ROOT,
+                env={**os.environ, "PYTHONPATH": str(ROOT)},
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                check=True,
+            )
+        import json
+
+        data = json.loads(result.read_text())
+    elif part == "batch":
+        result = out_dir() / "batch.raw.json"
+        with open(out_dir() / "batch.log", "wb") as log:
+            subprocess.run(
+                [sys.executable, "-m", "bench.batch_sync", str(result), "--concurrency", "16"],
                 cwd=ROOT,
                 env={**os.environ, "PYTHONPATH": str(ROOT)},
                 stdout=log,

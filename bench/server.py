@@ -5,7 +5,8 @@ It serves
   GET  /api/v2/accounts/{account_id}/runs/{run_id}/ (dbt Cloud: ``{"data": {"status": 3}}``)
 from several worker processes sharing one port (SO_REUSEPORT), so that the server is
 not what limits the clients. Runs stay in progress until ``flip()``: from then on
-every poll answers success. Every worker counts the polls it served in shared memory.
+every poll answers success. Every worker counts the polls it served in shared memory,
+and when they arrived, in 10 ms buckets (``largest_burst``).
 """
 
 from __future__ import annotations
@@ -24,14 +25,24 @@ WARMUP_PIPELINE_ID = "f" * 24
 WARMUP_RUN_ID = 999_999_999
 #: runs whose first poll the server notes, per provider (run i is pipeline id i+1 in hex / run id i+1)
 MAX_RUNS = 20_000
+#: the arrival timeline: polls per BURST_BUCKET seconds, a ring of the last BURST_RING buckets per worker
+BURST_BUCKET = 0.01
+BURST_RING = 4096
 
 
-def _worker(index, port, cert, key, counts, seen, flip_at, ready, stop) -> None:
+def _worker(index, port, cert, key, counts, seen, flip_at, ready, stop, arrivals, stamps) -> None:
     import asyncio
 
     from aiohttp import web
 
     base = index * len(SIDES)
+
+    def arrived(now: float) -> None:
+        bucket = int(now / BURST_BUCKET)
+        slot = index * BURST_RING + bucket % BURST_RING
+        if stamps[slot] != bucket:
+            stamps[slot], arrivals[slot] = bucket, 0
+        arrivals[slot] += 1
 
     def finished(now: float) -> bool:
         at = flip_at.value
@@ -44,6 +55,7 @@ def _worker(index, port, cert, key, counts, seen, flip_at, ready, stop) -> None:
     async def opsera_status(request: web.Request) -> web.Response:
         if not request.headers.get("Authorization"):
             return web.json_response({"status": "failed", "message": "Unauthorized"}, status=401)
+        arrived(time.time())
         body = json.loads(await request.read())
         counts[base + OPSERA] += 1
         pipeline_id = body.get("pipelineId")
@@ -60,6 +72,7 @@ def _worker(index, port, cert, key, counts, seen, flip_at, ready, stop) -> None:
     async def dbt_run(request: web.Request) -> web.Response:
         if not request.headers.get("Authorization"):
             return web.json_response({"status": {"code": 401, "is_success": False}}, status=401)
+        arrived(time.time())
         counts[base + DBT] += 1
         run_id = int(request.match_info["run_id"])
         done = run_id == WARMUP_RUN_ID or finished(time.time())
@@ -122,6 +135,8 @@ class BenchServer:
         self.counts = context.Array("q", workers * len(SIDES), lock=False)
         self.seen = context.Array("b", 2 * MAX_RUNS, lock=False)
         self.flip_at = context.Value("d", 0.0, lock=False)
+        self.arrivals = context.Array("i", workers * BURST_RING, lock=False)
+        self.stamps = context.Array("q", workers * BURST_RING, lock=False)
         self._stop = context.Event()
         self.port = free_port()
         self.processes: list = []
@@ -132,7 +147,19 @@ class BenchServer:
             ready = self._context.Event()
             process = self._context.Process(
                 target=_worker,
-                args=(index, self.port, self.cert, self.key, self.counts, self.seen, self.flip_at, ready, self._stop),
+                args=(
+                    index,
+                    self.port,
+                    self.cert,
+                    self.key,
+                    self.counts,
+                    self.seen,
+                    self.flip_at,
+                    ready,
+                    self._stop,
+                    self.arrivals,
+                    self.stamps,
+                ),
                 daemon=True,
                 name=f"bench-server-{index}",
             )
@@ -174,6 +201,22 @@ class BenchServer:
         """How many distinct runs of a provider have been polled since ``forget_runs()``."""
         offset = SIDES.index(side) * MAX_RUNS
         return bytes(self.seen[offset : offset + MAX_RUNS]).count(1)
+
+    def largest_burst(self, since: float, until: float) -> int:
+        """The most polls that arrived within one BURST_BUCKET between two moments (all workers together)."""
+        first, last = int(since / BURST_BUCKET), int(until / BURST_BUCKET)
+        largest = 0
+        for bucket in range(max(first, last - BURST_RING + 1), last + 1):
+            slot = bucket % BURST_RING
+            largest = max(
+                largest,
+                sum(
+                    self.arrivals[worker * BURST_RING + slot]
+                    for worker in range(self.workers)
+                    if self.stamps[worker * BURST_RING + slot] == bucket
+                ),
+            )
+        return largest
 
     def forget_runs(self) -> None:
         self.seen[:] = bytes(2 * MAX_RUNS)

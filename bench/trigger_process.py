@@ -2,7 +2,7 @@
 
 Run by ``bench.triggerer``::
 
-    python -m bench.trigger_process SIDE N POLL_INTERVAL REPORT_FD SPREAD_SECONDS
+    python -m bench.trigger_process SIDE N POLL_INTERVAL REPORT_FD SPREAD_SECONDS [GRID_STEP]
 
 The connection comes from ``AIRFLOW_CONN_*`` in the environment. Every trigger is
 built, serialized and rebuilt from its serialized form (as the triggerer does), then
@@ -10,14 +10,22 @@ started at a random moment within SPREAD_SECONDS, as deferred tasks arrive over 
 A first trigger on an always-finished run warms up the process (lazy imports, the
 connection, TLS context) before the baseline memory and CPU are taken. Progress is
 reported as JSON lines on REPORT_FD; stdout and stderr take the providers' logs.
+
+Sides: ``opsera`` (the provider as it ships: wake-ups on the loop's grid),
+``opsera_unaligned`` (the same trigger sleeping with plain ``asyncio.sleep``; ``opsera`` with a
+GRID_STEP other than the provider's runs it on that grid), ``dbt``,
+``aiohttp_floor`` (a bare aiohttp loop, each wait on its own timer) and
+``aiohttp_floor_grid`` (the same loop, each wake-up moved up to a GRID_STEP grid).
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import gc
 import importlib
 import json
+import math
 import os
 import random
 import signal
@@ -37,9 +45,9 @@ def opsera_pipeline_id(index: int) -> str:
     return f"{index + 1:024x}"
 
 
-def make_trigger(side: str, index: int | None, poll_interval: float):
+def make_trigger(side: str, index: int | None, poll_interval: float, grid_step: float = 0.0):
     """A trigger for run ``index`` (None: the always-finished warm-up run)."""
-    if side == "opsera":
+    if side in ("opsera", "opsera_unaligned"):
         from airflow_provider_opsera.triggers import OpseraPipelineRunTrigger
 
         trigger = OpseraPipelineRunTrigger(
@@ -49,8 +57,9 @@ def make_trigger(side: str, index: int | None, poll_interval: float):
             poll_interval=poll_interval,
             timeout=TIMEOUT,
         )
-    elif side == "aiohttp_floor":
-        return BareAiohttpWait(WARMUP_PIPELINE_ID if index is None else opsera_pipeline_id(index), poll_interval)
+    elif side in ("aiohttp_floor", "aiohttp_floor_grid"):
+        step = grid_step if side == "aiohttp_floor_grid" else 0.0
+        return BareAiohttpWait(WARMUP_PIPELINE_ID if index is None else opsera_pipeline_id(index), poll_interval, step)
     elif side == "dbt":
         from airflow.providers.dbt.cloud.triggers.dbt import DbtCloudRunJobTrigger
 
@@ -72,13 +81,26 @@ class BareAiohttpWait:
     """Side ``aiohttp_floor``: the same wait as a bare loop over one shared aiohttp session.
 
     No Airflow, no retries, no connection read: the least a poll can cost with aiohttp.
+    With ``grid_step``, polls are planned one interval apart and each sleep ends at the next
+    multiple of ``grid_step`` of the loop's clock (written out here, not the provider's code).
     """
 
     _session = None
     _ssl = None
 
-    def __init__(self, pipeline_id: str, poll_interval: float) -> None:
-        self.pipeline_id, self.poll_interval = pipeline_id, poll_interval
+    def __init__(self, pipeline_id: str, poll_interval: float, grid_step: float = 0.0) -> None:
+        self.pipeline_id, self.poll_interval, self.grid_step = pipeline_id, poll_interval, grid_step
+
+    async def sleep(self, loop, due: float) -> float:
+        """Sleep one interval (on the grid: until the grid point at or after ``due``); the next due time."""
+        if not self.grid_step:
+            await asyncio.sleep(self.poll_interval)
+            return 0.0
+        due = max(due, loop.time())
+        woken = loop.create_future()
+        loop.call_at(math.ceil(due / self.grid_step) * self.grid_step, woken.set_result, None)
+        await woken
+        return due + self.poll_interval
 
     async def run(self):
         import ssl
@@ -91,6 +113,8 @@ class BareAiohttpWait:
             cls._ssl = ssl.create_default_context(cafile=conn["extra"]["verify"])
             cls._session = aiohttp.ClientSession()
         headers = {"Authorization": "Bearer " + conn["password"]}
+        loop = asyncio.get_running_loop()
+        due = loop.time() + self.poll_interval
         while True:
             async with cls._session.post(
                 conn["host"] + "/api/v1/pipeline/status",
@@ -102,7 +126,7 @@ class BareAiohttpWait:
             if status == "success":
                 yield type("Event", (), {"payload": {"status": status}})()
                 return
-            await asyncio.sleep(self.poll_interval)
+            due = await self.sleep(loop, due)
 
 
 async def wait_for(trigger, delay: float, index: int, times: list, statuses: list, errors: list) -> None:
@@ -127,14 +151,23 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
 
-async def main(side: str, count: int, poll_interval: float, report, spread: float) -> None:
+async def main(side: str, count: int, poll_interval: float, report, spread: float, grid_step: float = 0.0) -> None:
+    if side in ("opsera", "opsera_unaligned"):
+        from airflow_provider_opsera.triggers.polling import OpseraPollingTrigger
+        from airflow_provider_opsera.waiting.wakeups import GRID_STEP, sleep_on_grid
+
+        if side == "opsera_unaligned":
+            OpseraPollingTrigger._sleep = staticmethod(asyncio.sleep)
+        elif grid_step and grid_step != GRID_STEP:  # the provider on another grid than the one it ships with
+            OpseraPollingTrigger._sleep = staticmethod(functools.partial(sleep_on_grid, step=grid_step))
+
     def report_line(**data) -> None:
         report.write(json.dumps(data) + "\n")
         report.flush()
 
     # warm-up: one trigger on a finished run, to completion
     times, statuses, errors = [0.0], [""], []
-    await wait_for(make_trigger(side, None, poll_interval), 0.0, 0, times, statuses, errors)
+    await wait_for(make_trigger(side, None, poll_interval, grid_step), 0.0, 0, times, statuses, errors)
     if statuses[0] not in ("success", "succeeded"):
         report_line(phase="failed", where="warm-up", status=statuses[0], errors=errors)
         return
@@ -146,7 +179,14 @@ async def main(side: str, count: int, poll_interval: float, report, spread: floa
     times, statuses, errors = [0.0] * count, [""] * count, []
     tasks = [
         asyncio.ensure_future(
-            wait_for(make_trigger(side, index, poll_interval), rng.uniform(0, spread), index, times, statuses, errors)
+            wait_for(
+                make_trigger(side, index, poll_interval, grid_step),
+                rng.uniform(0, spread),
+                index,
+                times,
+                statuses,
+                errors,
+            )
         )
         for index in range(count)
     ]
@@ -174,7 +214,7 @@ async def main(side: str, count: int, poll_interval: float, report, spread: floa
         p99=percentile(fired, 0.99),
         last=max(fired),
     )
-    if side == "opsera":
+    if side.startswith("opsera"):
         from airflow_provider_opsera.hooks.opsera_async import close_shared_session
 
         await close_shared_session()
@@ -182,6 +222,7 @@ async def main(side: str, count: int, poll_interval: float, report, spread: floa
 
 if __name__ == "__main__":
     side_, count_, interval_, fd_, spread_ = sys.argv[1:6]
+    step_ = float(sys.argv[6]) if len(sys.argv) > 6 else 0.0
     raise_open_file_limit()
     with os.fdopen(int(fd_), "w") as report_:
-        asyncio.run(main(side_, int(count_), float(interval_), report_, float(spread_)))
+        asyncio.run(main(side_, int(count_), float(interval_), report_, float(spread_), step_))

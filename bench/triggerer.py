@@ -8,7 +8,8 @@ into poll-interval cycles; each cycle gives one sample of
 * client CPU per poll   = trigger process CPU time / polls the server answered,
 * server CPU per poll   = server workers' CPU time / polls,
 * polls achieved        = polls answered / (N x cycle length / poll interval),
-* memory per trigger    = (RSS now - RSS after warm-up) / N.
+* memory per trigger    = (RSS now - RSS after warm-up) / N,
+* largest burst         = the most polls the server saw arrive within 10 ms.
 
 Then every run flips to success at a known moment, and the completion latency is the
 time until the last trigger yielded its event.
@@ -23,6 +24,8 @@ import subprocess
 import sys
 import time
 
+# the provider's wake-up grid, also the bare loop's by default
+from airflow_provider_opsera.waiting.wakeups import GRID_STEP
 from bench.common import ROOT, cpu_seconds, out_dir, proc_status, say, summary
 from bench.server import BenchServer
 from bench.tls import make_certificates
@@ -95,12 +98,24 @@ def run_one(
     window: float,
     completion_wait: float,
     spread: float | None = None,
+    grid_step: float = 0.0,
 ) -> dict:
     read_fd, write_fd = os.pipe()
     log_path = out_dir() / f"triggers-{side}-{count}.log"
+    command = [
+        sys.executable,
+        "-m",
+        "bench.trigger_process",
+        side,
+        str(count),
+        str(interval),
+        str(write_fd),
+        str(interval if spread is None else spread),
+        str(grid_step),
+    ]
     with open(log_path, "wb") as log:
         child = subprocess.Popen(
-            [sys.executable, "-m", "bench.trigger_process", side, str(count), str(interval), str(write_fd), str(interval if spread is None else spread)],
+            command,
             env=env,
             cwd=ROOT,
             stdout=log,
@@ -128,6 +143,7 @@ def run_one(
             time.sleep(interval)
             after = sample(server, child.pid, served_as)
             samples.append(cycle(before, after, baseline, count, interval))
+            samples[-1]["largest_burst"] = server.largest_burst(before["t"], after["t"])
             before = after
         flip_at = server.flip()
         try:
@@ -155,6 +171,8 @@ def run_one(
         "side": side,
         "n": count,
         "poll_interval": interval,
+        "grid_step": grid_step,
+        "largest_burst": summary([s["largest_burst"] for s in samples]),
         "window_seconds": cycles * interval,
         "cycles": samples,
         "load_average": os.getloadavg(),
@@ -236,10 +254,33 @@ def cycle(before: dict, after: dict, baseline: dict, count: int, interval: float
     }
 
 
-#: both providers at each N
-DEFAULT_PLAN = [(side, n) for n in (100, 1000, 10000) for side in ("opsera", "dbt")]
-#: the same wait as a bare aiohttp loop: the least a poll costs with aiohttp over TLS here
-FLOOR_PLAN = [("aiohttp_floor", n) for n in (100, 1000, 10000)]
+#: both providers at each N, this one with and without its wake-up grid
+DEFAULT_PLAN = [(side, n) for n in (100, 1000, 10000) for side in ("opsera", "opsera_unaligned", "dbt")]
+#: the same wait as a bare aiohttp loop: the least a poll costs with aiohttp over TLS here, without and with a grid
+FLOOR_PLAN = [(side, n) for n in (100, 1000, 10000) for side in ("aiohttp_floor", "aiohttp_floor_grid")]
+#: the wake-up grid's goal, (N, poll interval): the provider with and without it against the un-aligned floor
+WAKEUP_CASES = ((1000, 5.0), (200, 1.0))
+#: (side, grid step): the floor also on a finer and a coarser grid than the provider's
+WAKEUP_SIDES = (
+    ("aiohttp_floor", 0.0),
+    ("aiohttp_floor_grid", GRID_STEP / 2),
+    ("aiohttp_floor_grid", GRID_STEP),
+    ("aiohttp_floor_grid", GRID_STEP * 2),
+    ("opsera_unaligned", 0.0),
+    ("opsera", GRID_STEP / 2),
+    ("opsera", GRID_STEP),
+)
+
+
+def wakeup_plan(repeats: int = 3) -> list[tuple]:
+    """Every variant once per repeat, in an order that rotates, so that a load that comes and goes hits them all."""
+    plan = []
+    for repeat in range(repeats):
+        for n, interval in WAKEUP_CASES:
+            shift = repeat % len(WAKEUP_SIDES)
+            for side, step in WAKEUP_SIDES[shift:] + WAKEUP_SIDES[:shift]:
+                plan.append((side, n, interval, step))
+    return plan
 
 
 def main(
@@ -249,17 +290,23 @@ def main(
     workers=2,
     completion_wait=30.0,
     spread=None,
+    grid_step=GRID_STEP,
 ) -> dict:
+    """Each plan entry is ``(side, N)`` or ``(side, N, poll interval, grid step)``."""
     paths = make_certificates(out_dir() / "tls")
     results = []
     with BenchServer(paths["cert"], paths["key"], workers=workers) as server:
         env = environment(server, paths["ca"])
-        for side, count in plan:
+        for side, count, *timing in plan:
+            every, step = timing or (interval, grid_step)
+            step = (step or GRID_STEP) if side in ("opsera", "aiohttp_floor_grid") else 0.0
             try:
-                results.append(run_one(server, env, side, count, interval, window, completion_wait, spread))
+                results.append(run_one(server, env, side, count, every, window, completion_wait, spread, step))
             except Exception as error:  # one broken run must not cost the others
                 say(f"  {side} N={count}: failed: {error}")
-                results.append({"side": side, "n": count, "error": f"{type(error).__name__}: {error}"[:500]})
+                results.append(
+                    {"side": side, "n": count, "poll_interval": every, "error": f"{type(error).__name__}: {error}"[:500]}
+                )
     return {"server_workers": workers, "poll_interval": interval, "window": window, "runs": results}
 
 
@@ -273,7 +320,15 @@ if __name__ == "__main__":
     parser.add_argument("--window", type=float, default=20.0)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--spread", type=float, default=None, help="seconds over which triggers start (default: one interval)")
+    parser.add_argument("--steps", type=float, nargs="+", default=[GRID_STEP], help="grid steps of the grid sides")
+    parser.add_argument("--repeats", type=int, default=1)
     args = parser.parse_args()
-    plan_ = [(side, n) for n in args.n for side in args.sides]
+    plan_ = [
+        (side, n, args.interval, step)
+        for _ in range(args.repeats)
+        for n in args.n
+        for side in args.sides
+        for step in (args.steps if side in ("opsera", "aiohttp_floor_grid") else [0.0])
+    ]
     data = main(plan_, args.interval, args.window, args.workers, spread=args.spread)
     print(json.dumps(data, indent=1))
