@@ -234,7 +234,7 @@ class Doctor:
             self.report.unchecked(RUN_STATUS_FACT, "the summary gives no workflow.run_count to ask about")
             return
         if run_count < 1:
-            self.report.unchecked(RUN_STATUS_FACT, "the pipeline has not run yet: give --pipeline-id of one that has")
+            self.report.unchecked(RUN_STATUS_FACT, "the pipeline has not run yet: choose one that has (--pipeline-id or --pipeline-name)")
             return
         try:
             answer = self.read("pipeline_status", json={"pipelineId": pipeline_id, "runCount": run_count})
