@@ -3,8 +3,9 @@
 Every task can be re-run: a record Opsera already holds with the same values is reported
 and skipped; one it holds with other values fails the task, naming the differences.
 ``sync_team`` takes a whole list from XCom (``team_roster`` stands in for an HR export):
-it creates what is missing, goes on past a bad record, and fails at the end naming every
-record that failed.
+it checks every record before sending any, creates what is missing (``max_concurrency`` at
+a time), goes on past a record Opsera refuses, fails at the end naming every record that
+failed, and returns a summary (counts, failures, the emails created).
 
 Try it against the local emulator::
 
