@@ -432,6 +432,68 @@ def requests_section(requests: dict | None) -> list[str]:
     return lines
 
 
+BATCH_GOAL = 1 / 8
+
+
+def batch_goal_lines(batch: dict | None) -> list[str]:
+    if not batch:
+        return []
+    default = next(case for case in batch["cases"] if case["case"] == "default")
+    checked = all(case["missing"] == 0 and case["stored_twice_or_more"] == 0 for case in batch["cases"])
+    return [
+        f"A list of {batch['people']:,} people against the emulator at {batch['latency_s'] * 1000:.0f} ms per request "
+        "(section 4):",
+        "",
+        "| measure | default | sequential | default / sequential | goal | |",
+        "|---|---:|---:|---:|---:|---|",
+        f"| sync time, `max_concurrency` {default['max_concurrency']} against 1 | {default['seconds']:.0f} s | "
+        f"{batch['sequential_scaled_seconds']:.0f} s{scaled_note(batch)} | {batch['ratio']:.3f} | ≤ {BATCH_GOAL:.3f} | "
+        f"{verdict(batch['ratio'], BATCH_GOAL)} |",
+        f"| every person stored once, none twice, the same records | {'yes' if checked else '**no**'} | "
+        f"{'yes' if checked else '**no**'} | — | all | {'met' if checked and batch['same_records'] else '**not met**'} |",
+    ]
+
+
+def scaled_note(batch: dict) -> str:
+    if batch["sequential_people"] == batch["people"]:
+        return ""
+    return f" (scaled from {batch['sequential_people']:,})"
+
+
+def batch_section(batch: dict | None) -> list[str]:
+    if not batch:
+        return ["Not measured yet: `python -m bench.run --only batch`."]
+    lines = [
+        f"`OpseraCreatePersonOperator` syncs {batch['people']:,} new people (`bench/batch_sync.py`). The emulator runs "
+        f"in its own process with a `latency` fault of {batch['latency_s'] * 1000:.0f} ms on every API request; each "
+        "case starts from its seed. A new person costs two requests (the read that finds it missing, then the "
+        f"create). The sequential case ran on the first {batch['sequential_people']:,} people"
+        + (
+            f" and its time is scaled to {batch['people']:,} (`--sequential-people {batch['people']}` runs all)."
+            if batch["sequential_people"] != batch["people"]
+            else "."
+        )
+        + " After each case the emulator's store is read back. Client CPU is the bench process's, all threads. "
+        "The task log is what the operator wrote at INFO and above.",
+        "",
+        "| case | people | max_concurrency | time s | people/s | creates sent | stored once / twice / missing "
+        "| client CPU s | task log lines (bytes) | progress lines | XCom: summary bytes (full list bytes) |",
+        "|---|---:|---:|---:|---:|---:|---|---:|---|---:|---|",
+    ]
+    for case in batch["cases"]:
+        lines.append(
+            f"| {case['case']} | {case['people']:,} | {case['max_concurrency']} | {case['seconds']:.1f} | "
+            f"{case['records_per_second']:.1f} | {case['creates_sent']:,} | {case['stored_once']:,} / "
+            f"{case['stored_twice_or_more']} / {case['missing']} | {case['client_cpu_seconds']:.1f} | "
+            f"{case['log_lines']} ({case['log_bytes']:,}) | {case['progress_lines']} | "
+            f"{case['xcom_summary_bytes']:,} ({case['xcom_full_list_bytes']:,}) |"
+        )
+    load = batch.get("load_average_before")
+    if load:
+        lines += ["", f"Load average at the start of the part: {', '.join(f'{x:.2f}' for x in load)}."]
+    return lines
+
+
 def findings_block() -> str:
     if TARGET.exists():
         text = TARGET.read_text()
@@ -443,6 +505,7 @@ def findings_block() -> str:
 def render() -> str:
     machine, imports, triggerer = load("machine"), load("imports"), with_floor(load("triggerer"), load("floor"))
     hooks, requests, wakeups = load("hooks"), load("requests"), load("wakeups")
+    batch = load("batch")
     durations = ", ".join(
         f"{name} {data['seconds']:.0f} s"
         for name, data in (
@@ -452,6 +515,7 @@ def render() -> str:
             ("wakeups", wakeups),
             ("hooks", hooks),
             ("requests", requests),
+            ("batch", batch),
         )
         if data
     )
@@ -459,12 +523,13 @@ def render() -> str:
         "# Benchmarks",
         "",
         "How much the provider costs where it runs most: in the DAG processor (importing it), in the triggerer "
-        "(thousands of deferred waits) and per waited run (HTTP requests, console output into the task log). "
+        "(thousands of deferred waits), per waited run (HTTP requests, console output into the task log) and on a "
+        "big Insights list (5,000 people). "
         "Compared with the dbt Cloud provider, whose operators do the same kind of job.",
         "",
         "Reproduce: `make bench` (it creates `.venv-bench` with apache-airflow 3.3.2, this provider installed "
         "editable and the latest apache-airflow-providers-dbt-cloud, then runs `python -m bench.run`). One part: "
-        "`.venv-bench/bin/python -m bench.run --only imports|triggerer|floor|wakeups|hooks|requests`; raw results go to "
+        "`.venv-bench/bin/python -m bench.run --only imports|triggerer|floor|wakeups|hooks|requests|batch`; raw results go to "
         f"`bench/out/*.json`. Durations of the last run: {durations or 'n/a'}. Benchmarks are not tests: nothing "
         "asserts a time.",
         "",
@@ -477,6 +542,8 @@ def render() -> str:
         *summary_section(imports, triggerer),
         "",
         *wakeup_goal_lines(wakeups, triggerer),
+        "",
+        *batch_goal_lines(batch),
         "",
         findings_block(),
         "",
@@ -522,6 +589,10 @@ def render() -> str:
         "## 3. Requests per run",
         "",
         *requests_section(requests),
+        "",
+        "## 4. Big Insights batches",
+        "",
+        *batch_section(batch),
         "",
     ]
     return "\n".join(parts)
