@@ -7,7 +7,7 @@ PYTEST_ARGS ?=
 export AIRFLOW_HOME ?= $(CURDIR)/.airflow
 export AIRFLOW__CORE__LOAD_EXAMPLES ?= False
 
-.PHONY: install test demo e2e matrix matrix-smoke bench clean
+.PHONY: install test demo e2e matrix matrix-smoke release-check bench clean
 
 $(VENV)/.installed-$(AIRFLOW_VERSION): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,7 @@ install: $(VENV)/.installed-$(AIRFLOW_VERSION)
 test: install
 	$(PY) -m pytest tests $(PYTEST_ARGS)
 	$(MAKE) --no-print-directory matrix-smoke
+	$(MAKE) --no-print-directory release-check
 
 ## The main job on the embedded emulator, in real Airflow.
 demo: install
@@ -40,6 +41,10 @@ matrix:
 ## Provider info, hook and one dag.test() on the older supported Airflows (part of make test).
 matrix-smoke:
 	PYTHON=$(PYTHON) scripts/matrix.sh --smoke $(SMOKE_VERSIONS)
+
+## Build the sdist and wheel, twine check them, install the wheel with Airflow into a fresh virtualenv and run an example DAG from there (part of make test).
+release-check: install
+	$(PY) scripts/release_check.py --airflow-version $(AIRFLOW_VERSION)
 
 ## Import, triggerer and per-run costs against the dbt Cloud provider; writes BENCHMARKS.md (~10 min; not part of make test).
 BENCH_VENV ?= .venv-bench

@@ -50,6 +50,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--print-connection", action="store_true",
         help="after the listening line, print an Airflow connection JSON for the admin token",
     )
+    parser.add_argument(
+        "--readme", action="store_true",
+        help="print the emulator's documentation (seed format, admin routes, faults) and exit",
+    )
     return parser.parse_args(argv)
 
 
@@ -94,8 +98,18 @@ def _connection_token(runtime) -> str:
     return "admin" if "admin" in names else names[0]
 
 
+def packaged_readme() -> str:
+    """The emulator's README, shipped inside the package for installed users."""
+    from importlib.resources import files
+
+    return files(__package__).joinpath("README.md").read_text(encoding="utf-8")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.readme:
+        print(packaged_readme())
+        return 0
     try:
         faults = [rule_from_cli(text) for text in args.fault]
     except FaultSpecError as err:
