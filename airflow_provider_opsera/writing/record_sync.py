@@ -192,17 +192,16 @@ def sync_records(
             seconds_to_next_tick=progress.seconds_to_next_line,
         )
     except STOPS_THE_SYNC:
-        label = stopped[0][0] if stopped else "the first record"
         log.error(
-            "Stopped at %s, as every record after it would fail the same way. Before it: %s; not attempted: %d.",
-            label,
+            "Stopped at %s, as every record after it would fail the same way. Done by then: %s; not attempted: %d.",
+            stopped[0][0],
             progress.counts(),
             len(planned) - progress.done - len(stopped),
         )
         raise
 
     finished = [outcome for outcome in outcomes if outcome is not None]
-    log.info(progress.summary())
+    log.info("%s", progress.summary())
     summary = summary_of(kind, finished, progress.elapsed())
     failures = [(o.label, o.error) for o in finished if o.status == FAILED and o.error is not None]
     if failures:
