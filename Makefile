@@ -7,7 +7,7 @@ PYTEST_ARGS ?=
 export AIRFLOW_HOME ?= $(CURDIR)/.airflow
 export AIRFLOW__CORE__LOAD_EXAMPLES ?= False
 
-.PHONY: install test demo e2e matrix matrix-smoke release-check bench clean
+.PHONY: install test demo e2e matrix matrix-smoke release-check bench soak clean
 
 $(VENV)/.installed-$(AIRFLOW_VERSION): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,7 +20,8 @@ install: $(VENV)/.installed-$(AIRFLOW_VERSION)
 
 ## The whole suite: unit, emulator (real sockets), real Airflow (dag.test and end to end).
 test: install
-	$(PY) -m pytest tests $(PYTEST_ARGS)
+	$(PY) -m pytest tests --ignore=tests/soak $(PYTEST_ARGS)
+	$(PY) -m pytest tests/soak $(PYTEST_ARGS)
 	$(MAKE) --no-print-directory matrix-smoke
 	$(MAKE) --no-print-directory release-check
 
@@ -46,6 +47,12 @@ matrix-smoke:
 release-check: install
 	$(PY) scripts/release_check.py --airflow-version $(AIRFLOW_VERSION)
 
+## The chaos soak: pipeline runs through PostgreSQL, two triggerers and the rest while processes are killed and frozen and the emulator injects faults; checks the invariants and writes soak/out/report.md (default 30 minutes; make test runs a 3-minute one, alone, after the other tiers).
+SOAK_MINUTES ?= 30
+SOAK_SEED ?= 1
+soak: install
+	SOAK_MINUTES=$(SOAK_MINUTES) SOAK_SEED=$(SOAK_SEED) $(PY) -m soak
+
 ## Import, triggerer and per-run costs against the dbt Cloud provider; writes BENCHMARKS.md (~10 min; not part of make test).
 BENCH_VENV ?= .venv-bench
 BENCH_PY := $(BENCH_VENV)/bin/python
@@ -61,4 +68,4 @@ bench: $(BENCH_VENV)/.installed-$(AIRFLOW_VERSION)
 	AIRFLOW_HOME=$(CURDIR)/bench/out/airflow-home $(BENCH_PY) -m bench.run $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) .venv-* .airflow .pytest_cache build *.egg-info artifacts bench/out
+	rm -rf $(VENV) .venv-* .airflow .pytest_cache build *.egg-info artifacts bench/out soak/out
