@@ -15,8 +15,17 @@ from typing import Any
 
 DEFERRED = "deferred"
 
-#: seconds to wait for the supervisor's answer (Airflow bounds ``on_kill`` as a whole, by default at 30 s)
-STATE_READ_TIMEOUT = 10.0
+#: the share of Airflow's bound on ``on_kill`` (``[triggerer] on_kill_timeout``) the state read may take; the
+#: rest is for stopping the work. The supervisor answers its first Task SDK read only once it has built its
+#: in-process API: seconds on an idle machine, and 40 s was seen on an overloaded one.
+STATE_READ_SHARE = 2 / 3
+
+
+def state_read_timeout() -> float:
+    """Seconds to wait for the supervisor's answer."""
+    from airflow.configuration import conf
+
+    return conf.getfloat("triggerer", "on_kill_timeout", fallback=30.0) * STATE_READ_SHARE
 
 
 class TaskStateUnknown(Exception):
@@ -38,10 +47,11 @@ async def current_task_state(ti: Any) -> str | None:
     map_index = getattr(ti, "map_index", -1)
     map_index = -1 if map_index is None else map_index
     request = GetTaskStates(dag_id=ti.dag_id, run_ids=[ti.run_id], task_ids=[ti.task_id], map_index=map_index)
+    timeout = state_read_timeout()
     try:
-        answer = await asyncio.wait_for(comms.asend(request), STATE_READ_TIMEOUT)
+        answer = await asyncio.wait_for(comms.asend(request), timeout)
     except asyncio.TimeoutError:
-        raise TaskStateUnknown(f"the supervisor did not answer within {STATE_READ_TIMEOUT:g} s") from None
+        raise TaskStateUnknown(f"the supervisor did not answer within {timeout:g} s") from None
     except Exception as error:
         raise TaskStateUnknown(f"{type(error).__name__}: {error}") from None
     # Keyed by run id, then by task id (``<task_id>_<map_index>`` for a mapped task instance).
