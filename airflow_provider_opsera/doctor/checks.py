@@ -13,7 +13,7 @@ from typing import Any
 
 from airflow_provider_opsera.client import validation
 from airflow_provider_opsera.client.api import ENDPOINTS
-from airflow_provider_opsera.client.pipeline_lookup import pick_pipeline, record_id
+from airflow_provider_opsera.client.pipeline_lookup import checked_name, pick_pipeline, record_id
 from airflow_provider_opsera.client.scopes import token_scopes
 from airflow_provider_opsera.client.status import OpseraRunStatus, RunOutcome
 from airflow_provider_opsera.client.token import token_claims, token_expiry
@@ -132,6 +132,7 @@ class Doctor:
     # -- the whole examination --
 
     def run(self) -> Report:
+        self.check_arguments()
         try:
             settings = self.hook.settings
         except OpseraError as error:
@@ -149,6 +150,18 @@ class Doctor:
         self.check_tasks()
         self.check_statuses()
         return self.report
+
+    def check_arguments(self) -> None:
+        """Bad ids are refused before anything is sent."""
+        try:
+            if self.pipeline_id:
+                self.pipeline_id = validation.object_id(self.pipeline_id, "--pipeline-id")
+            if self.task_id:
+                self.task_id = validation.object_id(self.task_id, "--task-id")
+            if self.pipeline_name is not None:
+                self.pipeline_name = checked_name(self.pipeline_name)
+        except validation.OpseraInputError as error:
+            raise CannotRun(str(error)) from None
 
     def describe_token(self, token: str) -> str:
         claims = token_claims(token)
@@ -178,16 +191,13 @@ class Doctor:
 
     def choose_pipeline(self, pipelines: list[Any] | None) -> str | None:
         if self.pipeline_id:
-            try:
-                return validation.object_id(self.pipeline_id, "--pipeline-id")
-            except validation.OpseraInputError as error:
-                raise CannotRun(str(error)) from None
+            return self.pipeline_id
         if self.pipeline_name:
             if pipelines is None:
                 return self.skip_pipeline("--pipeline-name needs the pipeline list (see above); give --pipeline-id")
             try:
                 chosen = pick_pipeline(self.pipeline_name, pipelines)
-            except (OpseraPipelineLookupError, validation.OpseraInputError) as error:
+            except OpseraPipelineLookupError as error:
                 raise CannotRun(str(error)) from None
         elif pipelines is None:
             return self.skip_pipeline("no pipeline to read: give --pipeline-id")
@@ -301,12 +311,7 @@ class Doctor:
     def check_tasks(self) -> None:
         listed = self.read_task_path("task_list", lambda: self.read("task_list"))
         task_id = self.task_id
-        if task_id:
-            try:
-                task_id = validation.object_id(task_id, "--task-id")
-            except validation.OpseraInputError as error:
-                raise CannotRun(str(error)) from None
-        elif listed:
+        if not task_id and listed:
             task_id = record_id(listed[0]) if isinstance(listed[0], dict) else None
         if not task_id:
             reason = "no task to read: give --task-id" if listed is not None else "the task list is not readable"

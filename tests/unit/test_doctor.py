@@ -221,6 +221,26 @@ def test_a_missing_connection_or_an_expired_token_cannot_run(set_conn, capsys, r
     assert not requests_mock.called
 
 
+@pytest.mark.parametrize(
+    "args, expected",
+    [
+        (("--pipeline-id", "5fd56d90"), "--pipeline-id must be a 24-character hexadecimal Opsera id"),
+        (("--task-id", "nightly"), "--task-id must be a 24-character hexadecimal Opsera id"),
+        (("--pipeline-name", "  "), "pipeline_name must be a pipeline's name"),
+    ],
+)
+def test_bad_arguments_are_refused_before_anything_is_sent(opsera, capsys, args, expected):
+    code, out = doctor(capsys, *args)
+    assert code == 2 and expected in out
+    assert not opsera.called
+
+
+def test_an_id_and_a_name_together_are_refused(opsera):
+    with pytest.raises(SystemExit) as exited:
+        main(["--pipeline-id", PIPELINE_ID, "--pipeline-name", "deploy-web-portal"])
+    assert exited.value.code == 2 and not opsera.called
+
+
 def test_a_token_that_is_not_a_jwt(set_conn, opsera, capsys):
     set_conn(host=BASE_URL, password="plain-opaque-token")
     code, out = doctor(capsys)
