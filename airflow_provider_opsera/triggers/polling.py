@@ -19,6 +19,8 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_opsera.client.status import OpseraRunStatus
 from airflow_provider_opsera.exceptions import OpseraError
+from airflow_provider_opsera.triggers.settle import runs_in_a_triggerer
+from airflow_provider_opsera.triggers.task_state import prepare_state_reads, reason_to_leave_running
 from airflow_provider_opsera.waiting.wakeups import PollSchedule, sleep_on_grid
 from airflow_provider_opsera.waiting.watch import ERROR, EVENT_STATUS_OF, TIMEOUT, Deadline, FailedPolls, StatusWatch
 
@@ -119,6 +121,8 @@ class OpseraPollingTrigger(BaseTrigger):
     async def run(self) -> AsyncIterator[TriggerEvent]:
         loop = asyncio.get_running_loop()
         started = self._clock()
+        if self._can_stop() and runs_in_a_triggerer(self):
+            prepare_state_reads(self.task_instance)  # so that on_kill can read the task's state in time
         _WAITS_ON_LOOP[loop] = _WAITS_ON_LOOP.get(loop, 0) + 1
         try:
             event = await self.wait_for_final_event()
@@ -129,7 +133,7 @@ class OpseraPollingTrigger(BaseTrigger):
 
     async def _hold_first_event(self, started: float) -> None:
         """Fire no sooner after deferring than Airflow 3's deferral race allows (see triggers/settle.py)."""
-        from airflow_provider_opsera.triggers.settle import runs_in_a_triggerer, seconds_before_first_event
+        from airflow_provider_opsera.triggers.settle import seconds_before_first_event
 
         if not runs_in_a_triggerer(self):
             return
@@ -196,10 +200,8 @@ class OpseraPollingTrigger(BaseTrigger):
         and not when the work has ended already. When in doubt it is left running. Not
         called on a triggerer restart, a trigger timeout or a normal end. Never raises.
         """
-        from airflow_provider_opsera.triggers.task_state import reason_to_leave_running
-
-        if type(self).stop_remote is OpseraPollingTrigger.stop_remote:
-            return  # nothing to stop: Opsera offers no stop for what this trigger watches
+        if not self._can_stop():
+            return
         reason = await reason_to_leave_running(self.task_instance)
         if reason:
             self.log.info("Not stopping %s: %s.", self.subject(), reason)
@@ -215,6 +217,10 @@ class OpseraPollingTrigger(BaseTrigger):
             self.log.warning("Could not stop %s after the task was ended: %s", self.subject(), error)
         finally:
             await _release_session_if_last(loop)
+
+    def _can_stop(self) -> bool:
+        """Whether Opsera offers a stop for what this trigger watches (the subclass says how)."""
+        return type(self).stop_remote is not OpseraPollingTrigger.stop_remote
 
     async def _work_has_ended(self) -> bool:
         """Whether the watched work reports a final status (an unreadable status counts as not ended)."""

@@ -11,6 +11,8 @@ supervisor answers Task SDK reads (``GetTaskStates``) over the trigger runner's 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import weakref
 from typing import Any
 
 DEFERRED = "deferred"
@@ -61,6 +63,32 @@ async def current_task_state(ti: Any) -> str | None:
         raise TaskStateUnknown(f"the supervisor's answer has no task instance {key} in run {ti.run_id}")
     state = states[key]
     return None if state is None else str(getattr(state, "value", state))
+
+
+# Event loops whose supervisor was asked for a state read already, and the reads still under way.
+_PREPARED: weakref.WeakSet[asyncio.AbstractEventLoop] = weakref.WeakSet()
+_UNDER_WAY: set[asyncio.Task] = set()
+
+
+def prepare_state_reads(ti: Any) -> None:
+    """Ask the supervisor for one state read in the background, once per event loop, when a wait starts.
+
+    The supervisor builds its in-process API on its first Task SDK read, which can outlast
+    the time Airflow gives ``on_kill``; reading once early makes the read in ``on_kill``
+    quick. (A connection kept in the metadata database has the same first read made anyway.)
+    """
+    loop = asyncio.get_running_loop()
+    if ti is None or loop in _PREPARED:
+        return
+    _PREPARED.add(loop)
+    read = loop.create_task(_read_ignoring_failure(ti))
+    _UNDER_WAY.add(read)
+    read.add_done_callback(_UNDER_WAY.discard)
+
+
+async def _read_ignoring_failure(ti: Any) -> None:
+    with contextlib.suppress(TaskStateUnknown):  # on_kill reads again, and says why when it cannot
+        await current_task_state(ti)
 
 
 async def reason_to_leave_running(ti: Any) -> str | None:

@@ -215,3 +215,31 @@ def test_a_triggerer_shutdown_leaves_the_run_alone(real_sleep, supervisor):
     hook = FakeAsyncHook(RUNNING)
     asyncio.run(_run_in_triggerer(make_trigger(hook), None))
     assert hook.stops == 0
+
+
+# -- the state read made once early, so that the one in on_kill is answered in time --
+
+
+def test_waits_in_a_triggerer_ask_for_one_state_read_per_loop_when_they_start(trigger_clock, supervisor):
+    fake = supervisor({"wait": "deferred"})
+
+    async def two_waits():
+        triggers = [make_trigger(FakeAsyncHook({"status": "success"})) for _ in range(2)]
+        for trigger in triggers:
+            trigger.triggerer_job_id = 1
+        return await asyncio.gather(*(anext(trigger.run()) for trigger in triggers))
+
+    assert [event.payload["status"] for event in asyncio.run(two_waits())] == ["success", "success"]
+    assert len(fake.requests) == 1
+    asyncio.run(two_waits())  # another loop (another triggerer process) asks again
+    assert len(fake.requests) == 2
+
+
+def test_waits_outside_a_triggerer_and_waits_with_nothing_to_stop_ask_for_none(trigger_clock, supervisor):
+    fake = supervisor({"wait": "deferred"})
+    asyncio.run(anext(make_trigger(FakeAsyncHook({"status": "success"})).run()))  # dag.test(): no triggerer
+    task_trigger = OpseraTaskTrigger(opsera_task_id=TASK_ID, poll_interval=1)
+    task_trigger._hook = FakeAsyncHook("success")
+    task_trigger.triggerer_job_id = 1
+    asyncio.run(anext(task_trigger.run()))
+    assert fake.requests == []
