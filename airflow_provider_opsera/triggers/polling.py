@@ -19,7 +19,7 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_opsera.client.status import OpseraRunStatus
 from airflow_provider_opsera.exceptions import OpseraError
-from airflow_provider_opsera.triggers.settle import runs_in_a_triggerer
+from airflow_provider_opsera.triggers.settle import runs_in_a_triggerer, seconds_before_first_event
 from airflow_provider_opsera.triggers.task_state import prepare_state_reads, reason_to_leave_running
 from airflow_provider_opsera.waiting.wakeups import PollSchedule, sleep_on_grid
 from airflow_provider_opsera.waiting.watch import ERROR, EVENT_STATUS_OF, TIMEOUT, Deadline, FailedPolls, StatusWatch
@@ -133,8 +133,6 @@ class OpseraPollingTrigger(BaseTrigger):
 
     async def _hold_first_event(self, started: float) -> None:
         """Fire no sooner after deferring than Airflow 3's deferral race allows (see triggers/settle.py)."""
-        from airflow_provider_opsera.triggers.settle import seconds_before_first_event
-
         if not runs_in_a_triggerer(self):
             return
         hold = started + seconds_before_first_event() - self._clock()
