@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -152,6 +153,8 @@ def main(argv: list[str] | None = None) -> dict:
                         help="further max_concurrency values to measure on all the people")
     parser.add_argument("--latency", type=float, default=LATENCY)
     args = parser.parse_args(argv)
+    # Stopped from outside (make bench interrupted), still stop the emulator child.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     emu = Emulator()
     os.environ["AIRFLOW_CONN_OPSERA_DEFAULT"] = emu.connection
     everyone = people(args.people)

@@ -283,7 +283,7 @@ class OpseraCreateProjectOperator(_OpseraCreateRecordsOperator):
         reported and skipped, one with other values fails. ``"fail"``: any existing project fails.
     :param allow_unknown_fields: send fields this provider does not know (with a warning)
         instead of refusing them.
-    :param max_concurrency: for a list, how many records are synced at a time (default 8; 1 syncs
+    :param max_concurrency: for a list, how many records are synced at a time (default 10; 1 syncs
         them one after another in list order). Records that are the same record in Opsera are
         synced one after another whatever this is, so none is created twice.
     :param return_records: for a list, return every record as Opsera holds it, in list order,

@@ -43,7 +43,9 @@ if TYPE_CHECKING:
     from airflow_provider_opsera.hooks.opsera import OpseraHook
 
 IF_EXISTS_CHOICES = ("skip", "fail")
-DEFAULT_MAX_CONCURRENCY = 8
+# Ten at a time: against a tenant answering in 100 ms a list takes under an eighth of the time it takes
+# one record after another (BENCHMARKS.md, section 4); eight, with its overhead, cannot.
+DEFAULT_MAX_CONCURRENCY = 10
 # More threads than this mostly add 429s; Opsera documents no rate limit to size it by.
 MAX_CONCURRENCY_LIMIT = 64
 # Records named in one log line about a warning many records share.
