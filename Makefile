@@ -29,7 +29,7 @@ test: install
 demo: install
 	$(PY) scripts/demo.py
 
-## Real Airflow 3 processes (scheduler, dag-processor, triggerer, API server) on the emulator, and headless Chromium on Airflow's UI.
+## Real Airflow 3 processes on PostgreSQL (scheduler, dag-processor, two triggerers, API server) on the emulator, killed and frozen on purpose, and headless Chromium on Airflow's UI.
 e2e: install
 	$(PY) -m pytest tests/e2e $(PYTEST_ARGS)
 

@@ -1,8 +1,8 @@
-"""End-to-end fixtures: one real Airflow 3 and one Opsera emulator for the whole session.
+"""End-to-end fixtures: one real Airflow 3 on PostgreSQL and one Opsera emulator for the whole session.
 
 Every test in this folder is marked ``e2e``; run them alone with ``make e2e``. Set
-``OPSERA_E2E_KEEP_HOME=1`` to keep the temporary AIRFLOW_HOME (component logs, task logs,
-the SQLite database) after the run.
+``OPSERA_E2E_KEEP_HOME=1`` to keep the temporary AIRFLOW_HOME (component logs, task logs)
+and PostgreSQL's data folder after the run.
 """
 
 from __future__ import annotations

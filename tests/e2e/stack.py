@@ -1,5 +1,9 @@
-"""A real Airflow (scheduler, dag-processor, triggerer, api-server) and an Opsera emulator,
-each a separate process in its own process group, for the end-to-end tests.
+"""A production-shaped Airflow and an Opsera emulator for the end-to-end tests.
+
+PostgreSQL as the metadata database, the LocalExecutor, and the api-server, scheduler,
+dag-processor and two triggerers, each a separate process in its own process group with
+its own log file. The tests signal, freeze, kill and restart these processes and read
+the metadata database to see who holds which trigger.
 
 Everything started here is stopped by :meth:`Stack.stop`, which the session fixture
 calls in a finalizer and which is also registered with :mod:`atexit`; each child is
@@ -26,6 +30,8 @@ from typing import Any, Callable
 
 import requests
 
+from tests.e2e.postgres import Postgres, PostgresError
+
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE_DAGS = REPO / "example_dags"
 E2E_DAGS = Path(__file__).resolve().parent / "dags"
@@ -36,6 +42,9 @@ ARTIFACTS = REPO / "artifacts"
 TIME_SCALE = float(os.environ.get("OPSERA_E2E_TIME_SCALE", "30"))
 STARTUP_TIMEOUT = float(os.environ.get("OPSERA_E2E_STARTUP_TIMEOUT", "240"))
 LISTENING = re.compile(r"Opsera emulator listening on (http://\S+)")
+TRIGGERERS = ("triggerer-1", "triggerer-2")
+#: seconds without a heartbeat after which a triggerer's triggers go to another one (Airflow's default: 30)
+TRIGGERER_HEALTH_THRESHOLD = 20
 
 
 class StackError(RuntimeError):
@@ -61,15 +70,18 @@ _PRCTL = _load_prctl()  # loaded here: a child between fork and exec must not lo
 _PR_SET_PDEATHSIG = 1
 
 
-def _die_with_parent() -> None:
-    """Runs in the child before exec: SIGTERM it when the test process dies."""
-    if _PRCTL is not None:
-        _PRCTL(_PR_SET_PDEATHSIG, signal.SIGTERM)
+def _die_with_parent(death_signal: int) -> Callable[[], None]:
+    def in_child() -> None:
+        """Runs in the child before exec: signal it when the test process dies."""
+        if _PRCTL is not None:
+            _PRCTL(_PR_SET_PDEATHSIG, death_signal)
+
+    return in_child
 
 
-def spawn(args: list[str], **kwargs: Any) -> subprocess.Popen:
+def spawn(args: list[str], *, death_signal: int = signal.SIGTERM, **kwargs: Any) -> subprocess.Popen:
     """A child in its own process group (so the whole group can be signalled) that dies with us."""
-    return subprocess.Popen(args, start_new_session=True, preexec_fn=_die_with_parent, **kwargs)
+    return subprocess.Popen(args, start_new_session=True, preexec_fn=_die_with_parent(death_signal), **kwargs)
 
 
 @dataclass
@@ -77,6 +89,8 @@ class Process:
     name: str
     popen: subprocess.Popen
     log_path: Path
+    #: what asks it to stop; PostgreSQL's SIGTERM would wait for every client to leave
+    stop_signal: int = signal.SIGTERM
 
     def alive(self) -> bool:
         return self.popen.poll() is None
@@ -99,10 +113,11 @@ class Process:
 
 
 def stop_all(processes: list[Process], grace: float = 10.0) -> None:
-    """SIGTERM every process group at once, wait up to ``grace`` seconds, then SIGKILL what is left."""
+    """Ask every process group to stop at once, wait up to ``grace`` seconds, then SIGKILL what is left."""
     for process in processes:
         if process.alive():
-            process.signal_group(signal.SIGTERM)
+            process.signal_group(process.stop_signal)
+            process.signal_group(signal.SIGCONT)  # a frozen process cannot act on the request
     deadline = time.monotonic() + grace
     for process in processes:
         try:
@@ -119,7 +134,12 @@ def stop_all(processes: list[Process], grace: float = 10.0) -> None:
 
 @dataclass
 class Stack:
-    """The emulator and the Airflow components, with helpers for their HTTP APIs."""
+    """PostgreSQL, the emulator and the Airflow components, with helpers for their HTTP APIs and processes.
+
+    Component names: ``postgres``, ``emulator``, ``api-server``, ``scheduler``,
+    ``dag-processor`` and the :data:`TRIGGERERS`. Each has its log in ``home``
+    (``<name>.log``); a restarted component appends to its log.
+    """
 
     home: Path
     dags_folder: Path
@@ -127,6 +147,15 @@ class Stack:
     emulator_url: str = ""
     api_url: str = ""
     env: dict[str, str] = field(default_factory=dict, repr=False)
+    postgres: Postgres | None = None
+    #: the ``job`` table's id of each running triggerer (a restart gets a new one)
+    triggerer_jobs: dict[str, int] = field(default_factory=dict)
+    #: the pipelines the stack's emulator has on top of its default seed
+    pipelines: dict[str, Any] = field(default_factory=dict)
+    _commands: dict[str, list[str]] = field(default_factory=dict, repr=False)
+    _component_env: dict[str, dict[str, str]] = field(default_factory=dict, repr=False)
+    _down: set[str] = field(default_factory=set, repr=False)
+    _fernet_key: str = field(default="", repr=False)
     _secrets: list[str] = field(default_factory=list, repr=False)
     _stopped: bool = False
 
@@ -140,7 +169,7 @@ class Stack:
         stack._stop_on_sigterm()
         try:
             stack._start(extra_env or {})
-        except StackError as error:
+        except (StackError, PostgresError) as error:
             logs = stack.logs()
             stack.stop()
             raise StackError(f"{error}\n{logs}") from None
@@ -168,7 +197,8 @@ class Stack:
         (self.home / "logs").mkdir(parents=True)
         self.dags_folder.mkdir()
         self.sync_dags()
-        self._start_emulator()
+        self._start_postgres()
+        self._start_emulator(self._write_seed())
         token = self.emulator_tokens()["admin"]
         self._secrets.append(token)
         api_port = free_port()
@@ -176,11 +206,66 @@ class Stack:
         self.env = self._airflow_env(api_port, token, extra_env)
         self._run_once("db-migrate", ["db", "migrate"], timeout=300)
         self._spawn("api-server", ["api-server", "--host", "127.0.0.1", "--port", str(api_port), "--workers", "1"])
-        for name in ("scheduler", "dag-processor", "triggerer"):
+        for name in ("scheduler", "dag-processor"):
             self._spawn(name, [name])
+        for name in TRIGGERERS:
+            # each serves its own trigger logs, so each needs its own port
+            self._component_env[name] = {"AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port())}
+            self._start_triggerer(name)
         self.wait_for(self._api_healthy, STARTUP_TIMEOUT, "the Airflow API server and scheduler to be healthy")
 
+    def _start_postgres(self) -> None:
+        self.postgres = Postgres(free_port(), spawn)
+        popen = self.postgres.start()
+        # SIGINT: PostgreSQL's fast shutdown, which does not wait for clients to disconnect
+        self.processes["postgres"] = Process("postgres", popen, self.postgres.log_path, stop_signal=signal.SIGINT)
+
+    def _write_seed(self) -> Path:
+        """The emulator's default seed plus the pipelines of the scenario tests, timed in real seconds."""
+        from airflow_provider_opsera.emulator.seed import read_seed
+
+        seed = read_seed(None)
+        takeover = {
+            "_id": "e2e0000000000000000000a1",
+            "name": "E2E Takeover",
+            "owner": "admin@example.com",
+            "type": "sdlc",
+            "steps": [
+                {
+                    "name": f"stage {step}",
+                    "tool": "jenkins",
+                    "duration": 20 * TIME_SCALE,
+                    "console": [f"takeover stage {step} line {line}" for line in (1, 2, 3)],
+                }
+                for step in (1, 2, 3)
+            ],
+        }
+        fan_out = [
+            {
+                "_id": f"e2e00000000000000000{n:04d}",
+                "name": f"E2E Fan-out {n}",
+                "owner": "admin@example.com",
+                "type": "sdlc",
+                "steps": [
+                    {
+                        "name": "quick",
+                        "tool": "command-line",
+                        "duration": 4 * TIME_SCALE,
+                        "console": [f"fan-out {n} start", f"fan-out {n} done"],
+                    }
+                ],
+            }
+            for n in range(1, 25)
+        ]
+        seed["pipelines"] += [takeover, *fan_out]
+        self.pipelines = {"takeover": takeover["_id"], "fan_out": [p["_id"] for p in fan_out]}
+        path = self.home / "emulator-seed.json"
+        path.write_text(json.dumps(seed, indent=1))
+        return path
+
     def _airflow_env(self, api_port: int, token: str, extra_env: dict[str, str]) -> dict[str, str]:
+        from cryptography.fernet import Fernet
+
         # Nothing from the test process's own Airflow settings (unit test mode, its home) leaks in.
         env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
         connection = {
@@ -189,6 +274,9 @@ class Stack:
             "password": token,
             "extra": {"portal_url": f"{self.emulator_url}/portal"},
         }
+        self._fernet_key = Fernet.generate_key().decode()
+        self._secrets.append(self._fernet_key)
+        assert self.postgres is not None
         env.update(
             {
                 "AIRFLOW_HOME": str(self.home),
@@ -197,6 +285,7 @@ class Stack:
                 "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
                 "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
                 "AIRFLOW__CORE__PARALLELISM": "8",
+                "AIRFLOW__CORE__FERNET_KEY": self._fernet_key,
                 # nothing runs on a schedule; a test unpauses the DAG it triggers
                 "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
                 "AIRFLOW__CORE__AUTH_MANAGER": (
@@ -208,13 +297,16 @@ class Stack:
                 "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{api_port}",
                 "AIRFLOW__API__SECRET_KEY": os.urandom(16).hex(),
                 "AIRFLOW__API_AUTH__JWT_SECRET": os.urandom(32).hex(),
-                "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{self.home / 'airflow.db'}",
+                "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": self.postgres.url(),
                 "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
                 "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "10",
                 "AIRFLOW__DAG_PROCESSOR__PARSING_PROCESSES": "1",
                 "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "1",
                 "AIRFLOW__SCHEDULER__MIN_FILE_PROCESS_INTERVAL": "10",
+                # HA triggerers: a silent triggerer's triggers move to the other within seconds
                 "AIRFLOW__TRIGGERER__JOB_HEARTBEAT_SEC": "1",
+                "AIRFLOW__TRIGGERER__TRIGGERER_HEALTH_CHECK_THRESHOLD": str(TRIGGERER_HEALTH_THRESHOLD),
+                "AIRFLOW__TRIGGERER__RUNNER_HEALTH_CHECK_THRESHOLD": str(TRIGGERER_HEALTH_THRESHOLD),
                 "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(self.home / "logs"),
                 "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
                 "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
@@ -223,22 +315,20 @@ class Stack:
                 # the example DAGs' default wait between status polls, in real seconds
                 "OPSERA_EXAMPLE_POLL_INTERVAL": os.environ.get("OPSERA_EXAMPLE_POLL_INTERVAL", "10"),
                 "OPSERA_AUDIT_EXPORT_DIR": str(self.home / "audit-export"),
+                # the scenario DAGs read their pipelines from here
+                "OPSERA_E2E_PIPELINES": json.dumps(self.pipelines),
                 "PYTHONUNBUFFERED": "1",
             }
         )
         env.update(extra_env)
         return env
 
-    def _start_emulator(self) -> None:
+    def _start_emulator(self, seed: Path) -> None:
         log_path = self.home / "emulator.log"
         log = open(log_path, "w")
-        popen = spawn(
-            [sys.executable, "-m", "airflow_provider_opsera.emulator", "--port", "0", "--time-scale", str(TIME_SCALE)],
-            stdout=subprocess.PIPE,
-            stderr=log,
-            text=True,
-            cwd=REPO,
-        )
+        command = [sys.executable, "-m", "airflow_provider_opsera.emulator", "--port", "0"]
+        command += ["--time-scale", str(TIME_SCALE), "--seed", str(seed)]
+        popen = spawn(command, stdout=subprocess.PIPE, stderr=log, text=True, cwd=REPO)
         self.processes["emulator"] = Process("emulator", popen, log_path)
         deadline = time.monotonic() + 30
         assert popen.stdout is not None
@@ -276,21 +366,131 @@ class Stack:
 
     def _spawn(self, name: str, args: list[str]) -> None:
         log_path = self.home / f"{name}.log"
-        log = open(log_path, "w")
-        popen = spawn(self._airflow() + args, stdout=log, stderr=subprocess.STDOUT, env=self.env, cwd=self.home)
+        self._commands[name] = args
+        log = open(log_path, "a")
+        env = {**self.env, **self._component_env.get(name, {})}
+        popen = spawn(self._airflow() + args, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=self.home)
         log.close()
         self.processes[name] = Process(name, popen, log_path)
+        self._down.discard(name)
+
+    def _start_triggerer(self, name: str) -> None:
+        """Start it and learn its job id: the one triggerer job that appears after the start is this one."""
+        known = set(self.triggerer_jobs.values()) | {row["id"] for row in self._triggerer_job_rows()}
+        self._spawn(name, ["triggerer"])
+
+        def new_job():
+            self.check_alive()
+            fresh = [row["id"] for row in self._triggerer_job_rows() if row["id"] not in known]
+            return fresh[0] if fresh else None
+
+        self.triggerer_jobs[name] = self.wait_for(new_job, STARTUP_TIMEOUT, f"{name} to register its job")
+
+    def _triggerer_job_rows(self) -> list[dict[str, Any]]:
+        try:
+            return self.query("SELECT id FROM job WHERE job_type = 'TriggererJob' ORDER BY id")
+        except Exception:  # the tables may not exist yet
+            return []
 
     def stop(self) -> None:
         if self._stopped:
             return
         self._stopped = True
-        # Airflow first (its tasks may still call the emulator), the emulator last.
-        stop_all([p for n, p in self.processes.items() if n != "emulator"])
-        if "emulator" in self.processes:
-            stop_all([self.processes["emulator"]], grace=5)
+        # Airflow first (its tasks may still call the emulator), then the emulator, the database last.
+        stop_all([p for n, p in self.processes.items() if n not in ("emulator", "postgres")])
+        for name in ("emulator", "postgres"):
+            if name in self.processes:
+                stop_all([self.processes[name]], grace=5)
         if os.environ.get("OPSERA_E2E_KEEP_HOME") != "1":
             shutil.rmtree(self.home, ignore_errors=True)
+            if self.postgres is not None:
+                self.postgres.remove_files()
+
+    # ----- component processes: signal, kill, restart
+
+    def signal(self, name: str, sig: int) -> None:
+        """Send ``sig`` to the component's whole process group (its supervisor and every child)."""
+        self.processes[name].signal_group(sig)
+
+    def kill(self, name: str, timeout: float = 30) -> None:
+        """SIGKILL the component's process group and wait until it is gone; :meth:`check_alive` expects it down."""
+        process = self.processes[name]
+        self._down.add(name)
+        process.signal_group(signal.SIGKILL)
+        try:
+            process.popen.wait(timeout)
+        except subprocess.TimeoutExpired:
+            raise StackError(f"{name} still running {timeout:.0f} s after SIGKILL") from None
+        if name in self.triggerer_jobs:
+            del self.triggerer_jobs[name]
+
+    def restart(self, name: str) -> None:
+        """Start a stopped component again with the same command, as a supervisor would."""
+        if self.processes[name].alive():
+            raise StackError(f"{name} is still running; kill it first")
+        if name in TRIGGERERS:
+            self._start_triggerer(name)
+        else:
+            self._spawn(name, self._commands[name])
+
+    def triggerers(self) -> list[str]:
+        """The triggerers that run now, by component name."""
+        return [name for name in TRIGGERERS if name in self.processes and self.processes[name].alive()]
+
+    # ----- the metadata database
+
+    def query(self, sql: str, params: tuple[Any, ...] | dict[str, Any] = ()) -> list[dict[str, Any]]:
+        """Rows of one SQL statement against Airflow's metadata database (PostgreSQL), as dicts."""
+        assert self.postgres is not None
+        return self.postgres.query(sql, params)
+
+    def _task_instance_row(self, dag_id: str, run_id: str, task_id: str, map_index: int) -> dict[str, Any] | None:
+        rows = self.query(
+            "SELECT pid, trigger_id, state, try_number FROM task_instance "
+            "WHERE dag_id = %s AND run_id = %s AND task_id = %s AND map_index = %s",
+            (dag_id, run_id, task_id, map_index),
+        )
+        return rows[0] if rows else None
+
+    def task_pid(self, dag_id: str, run_id: str, task_id: str, map_index: int = -1) -> int | None:
+        """The pid of the process running the task's code now (Airflow records it when the try starts)."""
+        row = self._task_instance_row(dag_id, run_id, task_id, map_index)
+        return row["pid"] if row else None
+
+    def trigger_of(self, dag_id: str, run_id: str, task_id: str, map_index: int = -1) -> dict[str, Any] | None:
+        """The deferred task's ``trigger`` row: ``id``, ``triggerer_id`` (a job id), ``kwargs`` (decrypted)."""
+        row = self._task_instance_row(dag_id, run_id, task_id, map_index)
+        if not row or row["trigger_id"] is None:
+            return None
+        rows = self.query("SELECT id, triggerer_id, kwargs FROM trigger WHERE id = %s", (row["trigger_id"],))
+        if not rows:
+            return None
+        trigger = rows[0]
+        trigger["kwargs"] = self._trigger_kwargs(trigger["kwargs"])
+        return trigger
+
+    def _trigger_kwargs(self, stored: str) -> dict[str, Any]:
+        from cryptography.fernet import Fernet
+
+        text = stored if stored.startswith("{") else Fernet(self._fernet_key.encode()).decrypt(stored.encode()).decode()
+        return _plain(json.loads(text))
+
+    def triggerer_holding(self, dag_id: str, run_id: str, task_id: str, map_index: int = -1) -> str | None:
+        """Which triggerer (component name) the deferred task's trigger is assigned to, if any."""
+        trigger = self.trigger_of(dag_id, run_id, task_id, map_index)
+        if trigger is None or trigger["triggerer_id"] is None:
+            return None
+        for name, job_id in self.triggerer_jobs.items():
+            if job_id == trigger["triggerer_id"]:
+                return name
+        return f"job {trigger['triggerer_id']}"  # a triggerer that was killed: its job id is all that is left
+
+    def triggerer_heartbeat(self, name: str) -> float:
+        """When the triggerer last heartbeated (epoch seconds), from its ``job`` row."""
+        rows = self.query(
+            "SELECT extract(epoch FROM latest_heartbeat) AS at FROM job WHERE id = %s", (self.triggerer_jobs[name],)
+        )
+        return float(rows[0]["at"]) if rows and rows[0]["at"] is not None else 0.0
 
     # ----- DAG files
 
@@ -316,7 +516,8 @@ class Stack:
     # ----- health and diagnostics
 
     def check_alive(self) -> None:
-        dead = [p for p in self.processes.values() if not p.alive()]
+        """Raise if a component stopped that no test stopped on purpose."""
+        dead = [p for p in self.processes.values() if not p.alive() and p.name not in self._down]
         if dead:
             raise StackError(
                 "stopped unexpectedly: " + ", ".join(f"{p.name} (exit {p.popen.returncode})" for p in dead)
@@ -420,8 +621,9 @@ class Stack:
     def dag_run(self, dag_id: str, run_id: str) -> dict[str, Any]:
         return self.api("GET", f"/dags/{dag_id}/dagRuns/{run_id}")
 
-    def task_instance(self, dag_id: str, run_id: str, task_id: str) -> dict[str, Any]:
-        return self.api("GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}")
+    def task_instance(self, dag_id: str, run_id: str, task_id: str, map_index: int = -1) -> dict[str, Any]:
+        mapped = f"/{map_index}" if map_index >= 0 else ""
+        return self.api("GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}{mapped}")
 
     def task_states(self, dag_id: str, run_id: str) -> dict[str, str | None]:
         answer = self.api("GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances")
@@ -453,13 +655,16 @@ class Stack:
                 )
             time.sleep(interval)
 
-    def task_log(self, dag_id: str, run_id: str, task_id: str, try_number: int | None = None) -> str:
+    def task_log(
+        self, dag_id: str, run_id: str, task_id: str, try_number: int | None = None, map_index: int = -1
+    ) -> str:
         if try_number is None:
-            try_number = self.task_instance(dag_id, run_id, task_id)["try_number"] or 1
+            try_number = self.task_instance(dag_id, run_id, task_id, map_index)["try_number"] or 1
+        params = {"full_content": "true", **({"map_index": map_index} if map_index >= 0 else {})}
         answer = self.api(
             "GET",
             f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/logs/{try_number}",
-            params={"full_content": "true"},
+            params=params,
             headers={"Accept": "application/json"},
         )
         return flatten_log(answer.get("content"))
@@ -474,6 +679,17 @@ class Stack:
 
     def set_task_state(self, dag_id: str, run_id: str, task_id: str, state: str) -> Any:
         return self.api("PATCH", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}", json={"new_state": state})
+
+
+def _plain(value: Any) -> Any:
+    """Airflow's serialisation of trigger arguments, with its type wrappers (if any) taken off."""
+    if isinstance(value, dict):
+        if "__classname__" in value and "__data__" in value:
+            return _plain(value["__data__"])
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_plain(item) for item in value]
+    return value
 
 
 def flatten_log(content: Any) -> str:
