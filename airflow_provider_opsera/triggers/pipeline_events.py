@@ -20,6 +20,7 @@ from airflow_provider_opsera.client import validation
 from airflow_provider_opsera.client.status import RunOutcome
 from airflow_provider_opsera.exceptions import OpseraError
 from airflow_provider_opsera.triggers.polling import _WAITS_ON_LOOP, OpseraPollingTrigger, _release_session_if_last
+from airflow_provider_opsera.waiting.wakeups import PollSchedule
 from airflow_provider_opsera.waiting.watch import (
     EVENT_STATUS_OF,
     FAILED,
@@ -94,7 +95,6 @@ class RunCursor:
         self.log = log
         self.position: int | None = None
         self._accessors = self._each_accessor(accessors)
-        self._warned = False
 
     @staticmethod
     def _each_accessor(accessors: Any) -> list[Any]:
@@ -109,24 +109,27 @@ class RunCursor:
     def persistent(self) -> bool:
         return bool(self._accessors)
 
-    def _fall_back_to_memory(self, error: BaseException) -> None:
-        self._accessors = []
-        if isinstance(error, ValueError):
-            reason = "several assets watch this trigger and this Airflow cannot address each"
+    def _store_failed(self, error: BaseException) -> None:
+        if isinstance(error, ValueError):  # Airflow 3.3.2 refuses single-asset calls when several assets share it
+            self._accessors = []
+            self.log.warning(
+                "Several assets watch %s and this Airflow cannot keep a cursor for each: the last reported run "
+                "is kept in memory. A triggerer restart then starts from the runs that end afterwards.",
+                self.key,
+            )
         else:
-            reason = f"{type(error).__name__}: {error}"
-        self.log.warning(
-            "The asset state store cannot keep the last reported run (%s): keeping it in memory. "
-            "A triggerer restart then starts from the runs that end afterwards.",
-            reason,
-        )
+            self.log.warning(
+                "The asset state store did not answer (%s: %s): going on from the last run known in memory.",
+                type(error).__name__,
+                error,
+            )
 
     async def stored(self) -> int | None:
         """The stored position (the oldest, when several assets keep one), or None."""
         try:
             values = [await accessor.aget(self.key) for accessor in self._accessors]
         except Exception as error:  # the store is a help, not a requirement
-            self._fall_back_to_memory(error)
+            self._store_failed(error)
             return None
         positions = [value for value in values if isinstance(value, int) and not isinstance(value, bool)]
         # The oldest: a partial write then repeats an event for one asset rather than skipping one for another.
@@ -138,7 +141,7 @@ class RunCursor:
             for accessor in self._accessors:
                 await accessor.aset(self.key, run_count)
         except Exception as error:
-            self._fall_back_to_memory(error)
+            self._store_failed(error)
 
 
 class OpseraPipelineRunEventTrigger(OpseraPollingTrigger, BaseEventTrigger):
@@ -224,13 +227,14 @@ class OpseraPipelineRunEventTrigger(OpseraPollingTrigger, BaseEventTrigger):
     async def watch_runs(self) -> AsyncIterator[TriggerEvent]:
         """Poll forever; each poll yields the events of the runs that ended since the last one."""
         failed_polls = FailedPolls(self.tolerated_failed_polls)
+        schedule = PollSchedule(self.poll_interval, self._clock)
         refused: str | None = None
         while True:
             try:
                 events = await self.poll()
             except Exception as error:  # a watcher logs every failure and carries on
-                pause, refused = self.pause_after(error, failed_polls, refused)
-                await self._sleep(pause)
+                refused = self.note_failed_poll(error, failed_polls, refused)
+                await self._sleep(self.poll_interval * REFUSED_SLOWDOWN if refused else schedule.sleep_before_next())
                 continue
             if refused is not None or failed_polls.count:
                 self.log.info("Reading the runs of %s works again.", self.subject())
@@ -238,12 +242,10 @@ class OpseraPipelineRunEventTrigger(OpseraPollingTrigger, BaseEventTrigger):
             failed_polls.ok()
             for event in events:
                 yield event
-            await self._sleep(self.poll_interval)
+            await self._sleep(schedule.sleep_before_next())
 
-    def pause_after(
-        self, error: BaseException, failed_polls: FailedPolls, refused: str | None
-    ) -> tuple[float, str | None]:
-        """Log a failed poll; answer the seconds to the next one, and the refusal now in force (if any)."""
+    def note_failed_poll(self, error: BaseException, failed_polls: FailedPolls, refused: str | None) -> str | None:
+        """Log a failed poll; answer the refusal now in force (polls slow down), or None (they go on as usual)."""
         subject = self.subject()
         reason = (
             str(error) if isinstance(error, (OpseraError, UnreadableSummary)) else f"{type(error).__name__}: {error}"
@@ -253,21 +255,20 @@ class OpseraPipelineRunEventTrigger(OpseraPollingTrigger, BaseEventTrigger):
                 self.log.warning(
                     "Reading the runs of %s failed (%d in a row); polling on: %s", subject, failed_polls.count, reason
                 )
-                return self.poll_interval, refused
+                return None
             text = (
                 f"{subject}: reading its runs keeps failing ({failed_polls.tolerated} times in a row or more): {reason}"
             )
         else:
             text = f"{subject}: {reason}"
-        slow = self.poll_interval * REFUSED_SLOWDOWN
         if text != refused:  # once per distinct refusal, not once per slow poll
             self.log.error(
                 "%s. No run of it is reported until this is fixed; polling every %g s instead of %g s meanwhile.",
                 text,
-                slow,
+                self.poll_interval * REFUSED_SLOWDOWN,
                 self.poll_interval,
             )
-        return slow, text
+        return text
 
     async def poll(self) -> list[TriggerEvent]:
         """One poll: the pipeline's latest run count, then the status of each run not yet dealt with."""

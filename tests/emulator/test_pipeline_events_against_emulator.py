@@ -37,6 +37,7 @@ def watch(trigger: OpseraPipelineRunEventTrigger, emulator, polls: int, during: 
         emulator.advance(seconds)
 
     trigger._sleep = between_polls
+    trigger._clock = emulator.now
     trigger._hook = OpseraAsyncHook(trigger.opsera_conn_id, sleep=between_retries)
     events: list[dict] = []
 

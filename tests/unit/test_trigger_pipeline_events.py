@@ -81,6 +81,20 @@ class SeveralAssets(Store):
         raise ValueError("Task has 2 concrete inlets and outlets — use context['asset_state_store'][MY_ASSET]")
 
 
+class FlakyStore(Store):
+    """Accessors whose first two calls fail, as when the triggerer's supervisor does not answer."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.failures = 2
+
+    async def aget(self, key: str, default: Any = None) -> Any:
+        if self.failures:
+            self.failures -= 1
+            raise ConnectionError("supervisor gone")
+        return await super().aget(key, default)
+
+
 class Script:
     """The fake clock's sleeps: each applies the next change to Opsera; the last one ends the watcher."""
 
@@ -107,6 +121,7 @@ def make_trigger(opsera: FakeOpsera, store: Any = None, **kwargs: Any) -> Opsera
 def watch(trigger: OpseraPipelineRunEventTrigger, clock: FakeClock, *changes: Any) -> list[dict]:
     """Every event the watcher fires while the changes happen, one per poll interval."""
     trigger._sleep = Script(clock, *changes).sleep
+    trigger._clock = clock.time
     events: list[dict] = []
 
     async def main() -> None:
@@ -335,7 +350,16 @@ def test_several_assets_on_one_trigger_keep_the_cursor_in_memory(clock, task_log
     opsera = FakeOpsera(run1="running")
     events = watch(make_trigger(opsera, SeveralAssets()), clock, set_run(opsera, 1, "success"))
     assert [e["run_count"] for e in events] == [1]
-    assert "keeping it in memory" in task_log.text()
+    assert "the last reported run is kept in memory" in task_log.text()
+
+
+def test_a_state_store_that_does_not_answer_is_logged_and_tried_again(clock, task_log):
+    opsera = FakeOpsera(run1="running")
+    store = FlakyStore()
+    events = watch(make_trigger(opsera, store), clock, set_run(opsera, 1, "success"), set_run(opsera, 2, "success"))
+    assert [e["run_count"] for e in events] == [1, 2]
+    assert store.values  # written once it answered again
+    assert "The asset state store did not answer (ConnectionError: supervisor gone)" in task_log.text()
 
 
 # -- faults --
