@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -30,12 +31,21 @@ PROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
 SOURCE = PROJECT["urls"]["Source"]
 
 
+# What a build reads; copied so that a build writes nothing into the shared source tree.
+BUILD_INPUTS = ("pyproject.toml", "setup.py", "MANIFEST.in", "README.md", "LICENSE", "CHANGELOG.md")
+BUILD_FOLDERS = ("airflow_provider_opsera", "example_dags", "docs")
+
+
 @pytest.fixture(scope="module")
 def artifacts(tmp_path_factory) -> tuple[Path, Path]:
     """The sdist and the wheel (built from the sdist), with this environment's setuptools."""
-    dist = tmp_path_factory.mktemp("dist")
+    source, dist = tmp_path_factory.mktemp("source"), tmp_path_factory.mktemp("dist")
+    for name in BUILD_INPUTS:
+        shutil.copy2(ROOT / name, source / name)
+    for name in BUILD_FOLDERS:
+        shutil.copytree(ROOT / name, source / name, ignore=shutil.ignore_patterns("__pycache__"))
     subprocess.run(
-        [sys.executable, "-m", "build", "--no-isolation", "--outdir", str(dist), str(ROOT)],
+        [sys.executable, "-m", "build", "--no-isolation", "--outdir", str(dist), str(source)],
         check=True, capture_output=True, timeout=600,
     )
     return next(dist.glob("*.tar.gz")), next(dist.glob("*.whl"))
