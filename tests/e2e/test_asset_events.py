@@ -7,12 +7,15 @@ emulator's request counts.
 
 from __future__ import annotations
 
+import contextlib
+
 from tests.e2e.conftest import example_dag
 
 BLANK_TEMPLATE = "5fd56d90979ee048ee660624"
 DAG_ID = "example_opsera_asset_events"
 ASSET_URI = f"opsera://pipelines/{BLANK_TEMPLATE}"
 SUMMARY = "POST /api/v1/pipeline/summary"
+WATCHER = "airflow_provider_opsera.triggers.pipeline_events.OpseraPipelineRunEventTrigger"
 
 
 def consumer_runs(airflow) -> list[dict]:
@@ -25,11 +28,12 @@ def asset_events(airflow, asset_id: int) -> list[dict]:
     return answer["asset_events"]
 
 
-def test_runs_started_in_opsera_each_run_the_asset_scheduled_dag_once(airflow):
+@contextlib.contextmanager
+def watching(airflow):
+    """The consumer DAG unpaused, once its watcher has polled the pipeline; paused again afterwards."""
     example_dag(airflow, "example_opsera_asset_events.py", DAG_ID)
-    [asset] = airflow.api("GET", "/assets", params={"uri_pattern": ASSET_URI})["assets"]
     summaries_before = airflow.emulator_counts().get(SUMMARY, 0)
-    # A watcher is registered for the assets of active DAGs only: unpausing starts it in the triggerer.
+    # A watcher is registered for the assets of active DAGs only: unpausing starts it in a triggerer.
     airflow.api("PATCH", f"/dags/{DAG_ID}", json={"is_paused": False})
     try:
         # Its first poll reads the pipeline's summary: from then on, every run that ends is reported.
@@ -39,40 +43,68 @@ def test_runs_started_in_opsera_each_run_the_asset_scheduled_dag_once(airflow):
             "the watcher's first poll of the pipeline",
             interval=2,
         )
-        assert consumer_runs(airflow) == [], "nothing ran before a run ended"
-        started = []
-        for expected in (1, 2):
-            # a person starts the pipeline in Opsera; the next run starts after the DAG ran for this one
-            started.append(airflow.opsera("/api/v1/pipeline/run", {"pipelineId": BLANK_TEMPLATE})["runCount"])
-            airflow.wait_for(
-                lambda: airflow.check_alive() or len(consumer_runs(airflow)) >= expected,
-                180,
-                f"the smoke-test DAG to run after Opsera run {started[-1]}",
-                interval=2,
-            )
-        runs = consumer_runs(airflow)
-        for run in runs:
-            assert airflow.wait_for_run(DAG_ID, run["dag_run_id"], timeout=180, interval=2) == "success"
-            assert run["run_type"] == "asset_triggered", run
+        yield
     finally:
         airflow.api("PATCH", f"/dags/{DAG_ID}", json={"is_paused": True})
 
+
+def watcher_row(airflow, asset_id: int) -> dict | None:
+    """The watcher's ``trigger`` row (``id``, ``triggerer_id``: a job id) once a triggerer holds it."""
+    rows = airflow.query(
+        "SELECT t.id, t.triggerer_id FROM trigger t JOIN asset_watcher w ON w.trigger_id = t.id "
+        "WHERE w.asset_id = %s AND t.classpath = %s AND t.triggerer_id IS NOT NULL",
+        (asset_id, WATCHER),
+    )
+    return rows[0] if len(rows) == 1 else None
+
+
+def start_run(airflow) -> int:
+    """A person starts the pipeline in Opsera (not Airflow); the run count Opsera gave it."""
+    return airflow.opsera("/api/v1/pipeline/run", {"pipelineId": BLANK_TEMPLATE})["runCount"]
+
+
+def wait_for_consumer_runs(airflow, count: int, what: str) -> list[dict]:
+    return airflow.wait_for(
+        lambda: airflow.check_alive() or (len(consumer_runs(airflow)) >= count and consumer_runs(airflow)),
+        180,
+        f"the smoke-test DAG to run after {what}",
+        interval=2,
+    )
+
+
+def payload_of(run_count: int, airflow) -> dict:
+    return {
+        "status": "success",
+        "message": f"Pipeline: Blank Template's Run {run_count} was successful.",
+        "pipeline_id": BLANK_TEMPLATE,
+        "run_count": run_count,
+        "run_url": f"{airflow.emulator_url}/portal/workflow/details/{BLANK_TEMPLATE}/summary",
+    }
+
+
+def test_runs_started_in_opsera_each_run_the_asset_scheduled_dag_once(airflow):
+    example_dag(airflow, "example_opsera_asset_events.py", DAG_ID)
+    [asset] = airflow.api("GET", "/assets", params={"uri_pattern": ASSET_URI})["assets"]
+    events_before = len(asset_events(airflow, asset["id"]))
+    runs_before = len(consumer_runs(airflow))
+    started = []
+    with watching(airflow):
+        assert len(consumer_runs(airflow)) == runs_before, "nothing ran before a run ended"
+        for expected in (1, 2):
+            # the next run starts once the DAG ran for this one, as a person would start it
+            started.append(start_run(airflow))
+            wait_for_consumer_runs(airflow, runs_before + expected, f"Opsera run {started[-1]}")
+        runs = consumer_runs(airflow)[runs_before:]
+        for run in runs:
+            assert airflow.wait_for_run(DAG_ID, run["dag_run_id"], timeout=180, interval=2) == "success"
+            assert run["run_type"] == "asset_triggered", run
+
     # Exactly once each: two Opsera runs, two asset events, two DAG runs, each run on its own event.
-    events = asset_events(airflow, asset["id"])
+    events = asset_events(airflow, asset["id"])[events_before:]
     payloads = [event["extra"]["payload"] for event in events]
-    portal = f"{airflow.emulator_url}/portal/workflow/details/{BLANK_TEMPLATE}/summary"
-    assert payloads == [
-        {
-            "status": "success",
-            "message": f"Pipeline: Blank Template's Run {run_count} was successful.",
-            "pipeline_id": BLANK_TEMPLATE,
-            "run_count": run_count,
-            "run_url": portal,
-        }
-        for run_count in started
-    ]
+    assert payloads == [payload_of(run_count, airflow) for run_count in started]
     assert all(event["extra"].get("from_trigger") for event in events)
-    runs = consumer_runs(airflow)
+    runs = consumer_runs(airflow)[runs_before:]
     assert len(runs) == 2
     # The cursor the watcher keeps in the asset state store (Airflow 3.3), where a restarted triggerer reads it.
     store = airflow.api("GET", f"/assets/{asset['id']}/state-store")
@@ -86,3 +118,41 @@ def test_runs_started_in_opsera_each_run_the_asset_scheduled_dag_once(airflow):
         log = airflow.task_log(DAG_ID, run["dag_run_id"], "smoke_test")
         assert f"run {payload['run_count']} ended success" in log, log[-3000:]
         assert f"Smoke-testing what run {payload['run_count']} deployed." in log
+
+
+def test_a_run_that_ends_while_its_triggerer_is_down_is_reported_once_by_the_other(airflow):
+    """The cursor lives in the asset state store: the triggerer that takes the watcher over carries on from it."""
+    example_dag(airflow, "example_opsera_asset_events.py", DAG_ID)
+    [asset] = airflow.api("GET", "/assets", params={"uri_pattern": ASSET_URI})["assets"]
+    runs_before = len(consumer_runs(airflow))
+    with watching(airflow):
+        watcher = airflow.wait_for(lambda: watcher_row(airflow, asset["id"]), 60, "the watcher to run in a triggerer")
+        holder = {job: name for name, job in airflow.triggerer_jobs.items()}[watcher["triggerer_id"]]
+        airflow.kill(holder)
+        try:
+            # The run starts and ends while no triggerer runs the watcher (a takeover waits for missed heartbeats).
+            run_count = start_run(airflow)
+            airflow.wait_for(
+                lambda: airflow.pipeline_run_status(BLANK_TEMPLATE, run_count)["status"] == "success",
+                60,
+                f"Opsera run {run_count} to end",
+                interval=1,
+            )
+            assert airflow.query("SELECT triggerer_id FROM trigger WHERE id = %s", (watcher["id"],)) == [
+                {"triggerer_id": watcher["triggerer_id"]}
+            ], "the run ended before the takeover"
+            [run] = wait_for_consumer_runs(airflow, runs_before + 1, f"Opsera run {run_count}")[runs_before:]
+            [taken_over] = airflow.query("SELECT triggerer_id FROM trigger WHERE id = %s", (watcher["id"],))
+            assert taken_over["triggerer_id"] == airflow.triggerer_jobs[next(iter(airflow.triggerers()))]
+            assert airflow.wait_for_run(DAG_ID, run["dag_run_id"], timeout=180, interval=2) == "success"
+            assert airflow.xcom(DAG_ID, run["dag_run_id"], "smoke_test") == [payload_of(run_count, airflow)]
+            # Two more polls after it: the watcher does not report the run again.
+            summaries = airflow.emulator_counts().get(SUMMARY, 0)
+            airflow.wait_for(
+                lambda: airflow.emulator_counts().get(SUMMARY, 0) >= summaries + 2, 120, "two more polls", interval=2
+            )
+            assert len(consumer_runs(airflow)) == runs_before + 1
+            reported = [e["extra"]["payload"]["run_count"] for e in asset_events(airflow, asset["id"])]
+            assert reported.count(run_count) == 1, reported
+        finally:
+            airflow.restart(holder)  # as a supervisor would: later tests have two triggerers again
