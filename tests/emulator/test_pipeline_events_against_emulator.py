@@ -7,12 +7,16 @@ from collections.abc import Callable
 
 import pytest
 
+from airflow_provider_opsera._compat import AIRFLOW_V3
 from airflow_provider_opsera.hooks import OpseraHook
 from airflow_provider_opsera.hooks.opsera_async import OpseraAsyncHook
 from airflow_provider_opsera.triggers import OpseraPipelineRunEventTrigger
 from tests.unit.test_trigger_pipeline_events import Store
 
 from .support import BLANK, BROKEN, LONG_SOAK
+
+if not AIRFLOW_V3:
+    pytest.skip("event-driven scheduling (asset watchers) is Airflow 3", allow_module_level=True)
 
 SUMMARY = "POST /api/v1/pipeline/summary"
 

@@ -7,19 +7,25 @@ import importlib
 import json
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from airflow_provider_opsera._compat import AIRFLOW_V3
 from airflow_provider_opsera.client.connection import OpseraConnectionSettings
 from airflow_provider_opsera.exceptions import OpseraInputError, OpseraPermissionError, OpseraServerError
 from airflow_provider_opsera.triggers import OpseraPipelineRunEventTrigger
 from tests.unit.conftest import PIPELINE_ID
 from tests.unit.pipeline_fakes import FakeClock
 
+if not AIRFLOW_V3:
+    pytest.skip("event-driven scheduling (asset watchers) is Airflow 3", allow_module_level=True)
+
 CLASSPATH = "airflow_provider_opsera.triggers.pipeline_events.OpseraPipelineRunEventTrigger"
 PORTAL = "https://portal.opsera.test"
 RUN_URL = f"{PORTAL}/workflow/details/{PIPELINE_ID}/summary"
+EXAMPLE_DAG = Path(__file__).resolve().parents[2] / "example_dags" / "example_opsera_asset_events.py"
 
 
 class Enough(Exception):
@@ -208,13 +214,26 @@ def test_bad_arguments_are_refused_naming_what_is_wrong(kwargs, complaint):
         OpseraPipelineRunEventTrigger(**kwargs)
 
 
-def test_importing_operators_and_sensors_does_not_import_the_event_trigger():
-    code = (
-        "import sys, airflow_provider_opsera.operators, airflow_provider_opsera.sensors, airflow_provider_opsera.triggers;"
-        "print('airflow_provider_opsera.triggers.pipeline_events' in sys.modules)"
+def test_the_watcher_and_its_example_dag_import_light_and_operators_do_not_import_it():
+    """The DAG processor imports DAG files again and again: no HTTP stack at import, no watcher for operator users."""
+    probe = "\n".join(
+        [
+            "import sys, runpy",
+            "import airflow_provider_opsera._compat, airflow.sdk",
+            "from airflow.triggers.base import BaseEventTrigger",
+            "airflow_provider_opsera._compat.BaseOperator(task_id='baseline')",
+            "import airflow_provider_opsera.operators, airflow_provider_opsera.sensors, airflow_provider_opsera.triggers",
+            "print('airflow_provider_opsera.triggers.pipeline_events' in sys.modules)",
+            "before = set(sys.modules)",
+            f"runpy.run_path({str(EXAMPLE_DAG)!r})",
+            "heavy = sorted(m for m in set(sys.modules) - before",
+            "               if m.split('.')[0] in ('requests', 'aiohttp', 'tenacity', 'urllib3'))",
+            "print(heavy)",
+        ]
     )
-    answer = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
-    assert answer.stdout.strip() == "False"
+    answer = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=180)
+    assert answer.returncode == 0, answer.stderr[-3000:]
+    assert answer.stdout.strip().splitlines()[-2:] == ["False", "[]"]
 
 
 # -- which runs fire, and when --
