@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from types import SimpleNamespace
 
 import pytest
 
@@ -11,7 +12,7 @@ from airflow_provider_opsera.hooks import OpseraHook
 from airflow_provider_opsera.hooks.opsera_async import OpseraAsyncHook
 from airflow_provider_opsera.operators import OpseraRunPipelineOperator
 from airflow_provider_opsera.triggers import OpseraPipelineRunTrigger
-from tests.unit.pipeline_fakes import TaskDeferred, make_context
+from tests.unit.pipeline_fakes import FakeSupervisor, TaskDeferred, make_context
 
 from .support import BLANK, BROKEN, LONG_SOAK
 
@@ -54,12 +55,18 @@ def test_pipeline_trigger_rides_out_an_outage(opsera_conn):
     assert first_event(OpseraPipelineRunTrigger(BLANK, run_count), opsera_conn)["status"] == "success"
 
 
-def test_pipeline_trigger_times_out_and_on_kill_stops_the_run(opsera_conn):
+def test_pipeline_trigger_times_out_and_on_kill_stops_the_run(opsera_conn, monkeypatch):
+    pytest.importorskip("airflow.sdk.execution_time.comms", reason="on_kill reads the task's state: Airflow 3")
+    from airflow.sdk.execution_time import task_runner
+
     run_count = OpseraHook().run_pipeline(LONG_SOAK)["runCount"]
     trigger = OpseraPipelineRunTrigger(
         LONG_SOAK, run_count, poll_interval=60, timeout=300, end_time=opsera_conn.now() + 300
     )
     assert first_event(trigger, opsera_conn)["status"] == "timeout"
+    # a person marked the task failed: the supervisor says so when the trigger asks
+    trigger.task_instance = SimpleNamespace(dag_id="d", run_id="r", task_id="t", map_index=-1)
+    monkeypatch.setattr(task_runner, "SUPERVISOR_COMMS", FakeSupervisor({"r": {"t": "failed"}}), raising=False)
     asyncio.run(trigger.on_kill())
     opsera_conn.advance(600)
     assert OpseraHook().get_pipeline_run_status(LONG_SOAK, run_count)["status"] == "stopped"

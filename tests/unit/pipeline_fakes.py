@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from tests.unit.conftest import BASE_URL, PIPELINE_ID
@@ -152,3 +153,23 @@ class TaskLog:
                 positions = [channel.index(part) for part in parts]
                 return positions == sorted(positions)
         return False
+
+
+class FakeSupervisor:
+    """The triggerer's supervisor as a trigger reaches it (Airflow 3): answers GetTaskStates with ``states``,
+    ``{run_id: {task_id: state}}``, raises it when it is an exception, or never answers (``hang``)."""
+
+    def __init__(self, states: dict[str, dict] | Exception | None = None, *, hang: bool = False) -> None:
+        self.states = states
+        self.hang = hang
+        self.requests: list = []
+
+    async def asend(self, message):
+        self.requests.append(message)
+        if self.hang:
+            await asyncio.Event().wait()
+        if isinstance(self.states, Exception):
+            raise self.states
+        from airflow.sdk.execution_time.comms import TaskStatesResult
+
+        return TaskStatesResult(task_states=dict(self.states or {}))

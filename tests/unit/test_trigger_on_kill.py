@@ -12,29 +12,12 @@ from airflow_provider_opsera.exceptions import OpseraServerError
 from airflow_provider_opsera.triggers import OpseraPipelineRunTrigger, OpseraTaskTrigger
 from airflow_provider_opsera.triggers.polling import OpseraPollingTrigger
 from tests.unit.conftest import PIPELINE_ID, TASK_ID
-from tests.unit.pipeline_fakes import FakeAsyncHook
+from tests.unit.pipeline_fakes import FakeAsyncHook, FakeSupervisor
 
-task_sdk = pytest.importorskip("airflow.sdk.execution_time.comms", reason="the Task SDK: Airflow 3")
+pytest.importorskip("airflow.sdk.execution_time.comms", reason="the Task SDK: Airflow 3")
 
 RUN_ID = "manual__2026-12-01T00:00:00+00:00"
 RUNNING = {"status": "running", "message": "step 2"}
-
-
-class FakeSupervisor:
-    """The triggerer's supervisor as the trigger runner's comms reach it: answers GetTaskStates."""
-
-    def __init__(self, states: dict[str, str | None] | Exception | None = None, *, hang: bool = False) -> None:
-        self.states = states
-        self.hang = hang
-        self.requests: list = []
-
-    async def asend(self, message):
-        self.requests.append(message)
-        if self.hang:
-            await asyncio.Event().wait()
-        if isinstance(self.states, Exception):
-            raise self.states
-        return task_sdk.TaskStatesResult(task_states={RUN_ID: dict(self.states or {})})
 
 
 @pytest.fixture
@@ -43,7 +26,7 @@ def supervisor(monkeypatch):
     from airflow.sdk.execution_time import task_runner
 
     def install(states=None, **kwargs) -> FakeSupervisor:
-        fake = FakeSupervisor(states, **kwargs)
+        fake = FakeSupervisor({RUN_ID: states} if isinstance(states, dict) else states, **kwargs)
         monkeypatch.setattr(task_runner, "SUPERVISOR_COMMS", fake, raising=False)
         return fake
 
