@@ -33,6 +33,8 @@ class Violation:
 def _wall(value: Any) -> float | None:
     if value is None:
         return None
+    if isinstance(value, str):  # read back from evidence.json
+        value = datetime.fromisoformat(value)
     if isinstance(value, datetime):
         return value.timestamp()
     return float(value)
@@ -141,8 +143,7 @@ def _check_run(evidence: Evidence, case: Case) -> list[tuple[str, str]]:
     found = _unfinished(case)
     if found:
         return found
-    runs = evidence.runs(case)
-    final = evidence.final_try(case)
+    runs, final = evidence.runs(case), evidence.final_try(case)
     task_state = final["state"] if final else None
     task_end = _wall(final["end_date"]) if final else None
     for run in runs:
@@ -192,8 +193,7 @@ def _check_sensor(evidence: Evidence, case: Case) -> list[tuple[str, str]]:
     found = _unfinished(case)
     if found:
         return found
-    runs = evidence.runs(case)
-    final = evidence.final_try(case)
+    runs, final = evidence.runs(case), evidence.final_try(case)
     task_state = final["state"] if final else None
     for run in runs:
         if run["started_by_token"] == AIRFLOW_TOKEN:

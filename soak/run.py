@@ -41,6 +41,8 @@ FREEZE_SECONDS = HEALTH_THRESHOLD + 4
 #: how long in-flight DAG runs get to finish once the workload and the chaos stopped
 DRAIN_SECONDS = 300
 SAMPLE_SECONDS = 5
+#: the DAG the asset watcher's events schedule (soak/dags/soak_dags.py)
+ASSET_DAG = "soak_asset_events"
 
 
 def _fault_mix() -> str:
@@ -204,6 +206,8 @@ def _summary(evidence, workload, journal, tries, events, chaos, minutes, seed, s
     runs = journal["runs"]
     by_outcome = Counter(run["status"] for run in runs)
     finals: dict[tuple, dict] = {}
+    asset_tries = [row for row in tries if row["dag_id"] == ASSET_DAG]
+    tries = [row for row in tries if row["dag_id"] != ASSET_DAG]  # the cases' tasks only
     for row in tries:
         key = (row["dag_id"], row["run_id"])
         if key not in finals or row["try_number"] > finals[key]["try_number"]:
@@ -229,6 +233,7 @@ def _summary(evidence, workload, journal, tries, events, chaos, minutes, seed, s
         "approvals given": sum(len(run["approvals"]) for run in runs),
         "runs of the watched pipeline (asset watcher)": sum(run["pipeline_id"] == workload.watched for run in runs),
         "asset events": len(events),
+        "DAG runs scheduled by asset events": len({row["run_id"] for row in asset_tries}),
         "faults injected": sum(journal["faults_injected"].values()),
         **{f"faults: {kind}": n for kind, n in sorted(journal["faults_injected"].items())},
         **{
