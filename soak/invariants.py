@@ -174,6 +174,14 @@ def _check_run(evidence: Evidence, case: Case) -> list[tuple[str, str]]:
     airflow_stops = [
         stop for run in runs for stop in run["stops"] if stop["by"] == AIRFLOW_TOKEN and stop["run_status"] != "success"
     ]
+    if last["status"] == "stopped" and last["ended_wall"] is not None:
+        for row in evidence.tries.get((case.dag_id, case.run_id or ""), []):
+            started = _wall(row["start_date"])
+            if started is not None and started > last["ended_wall"] + SLACK_SECONDS:
+                found.append(
+                    ("task state follows the run", f"try {row['try_number']} started after run {last['run_count']} "
+                     "was stopped: a stopped run fails the task without a retry")
+                )
     ran_on = last["ended_wall"] is None or (task_end is not None and last["ended_wall"] > task_end + SLACK_SECONDS)
     if ran_on and not last["stops"]:
         found.append(("no run left running", f"run {last['run_count']} went on after the task ended, unstopped"))

@@ -72,6 +72,16 @@ def test_marking_failed_justifies_the_stop_that_follows():
     assert _violations(case, runs, [_try(1, "failed", T0 + 2, T0 + 12)]) == []
 
 
+def test_no_try_starts_after_the_run_was_stopped():
+    runs = [_run(1, "stopped", T0 + 5, T0 + 30, stops=[("admin", T0 + 12)])]
+    case = _case("timeout")
+    tries = [_try(1, "up_for_retry", T0 + 2, T0 + 13), _try(2, "failed", T0 + 40, T0 + 41)]
+    assert _violations(case, runs, tries) == [
+        ("task state follows the run", "try 2 started after run 1 was stopped: a stopped run fails the task without a retry")
+    ]
+    assert _violations(case, runs, tries[:1] + [_try(2, "failed", T0 + 14, T0 + 15)]) == []
+
+
 def test_a_run_going_on_unstopped_after_its_task_ended_is_left_running():
     runs = [_run(1, "success", T0 + 5, T0 + 60)]
     found = _violations(_case(), runs, [_try(1, "failed", T0 + 2, T0 + 20)])
