@@ -95,7 +95,7 @@ class Postgres:
             [str(bin_dir / "postgres"), "-D", str(self.data), "-p", str(self.port), *settings],
             stdout=log,
             stderr=subprocess.STDOUT,
-            user=self._run_as,
+            run_as=self._run_as,
             # an immediate shutdown if the test process dies: the data is thrown away anyway
             death_signal=signal.SIGQUIT,
         )

@@ -70,18 +70,35 @@ _PRCTL = _load_prctl()  # loaded here: a child between fork and exec must not lo
 _PR_SET_PDEATHSIG = 1
 
 
-def _die_with_parent(death_signal: int) -> Callable[[], None]:
+def _die_with_parent(death_signal: int, run_as: str | None) -> Callable[[], None]:
+    ids = None
+    if run_as is not None:
+        import pwd
+
+        entry = pwd.getpwnam(run_as)
+        ids = (entry.pw_uid, entry.pw_gid)
+
     def in_child() -> None:
-        """Runs in the child before exec: signal it when the test process dies."""
+        """Runs in the child before exec: become ``run_as``, then ask for ``death_signal`` when the test process dies.
+
+        In this order: the kernel forgets the parent-death signal when the user changes.
+        """
+        if ids is not None:
+            os.setgroups([])
+            os.setgid(ids[1])
+            os.setuid(ids[0])
         if _PRCTL is not None:
             _PRCTL(_PR_SET_PDEATHSIG, death_signal)
 
     return in_child
 
 
-def spawn(args: list[str], *, death_signal: int = signal.SIGTERM, **kwargs: Any) -> subprocess.Popen:
+def spawn(
+    args: list[str], *, death_signal: int = signal.SIGTERM, run_as: str | None = None, **kwargs: Any
+) -> subprocess.Popen:
     """A child in its own process group (so the whole group can be signalled) that dies with us."""
-    return subprocess.Popen(args, start_new_session=True, preexec_fn=_die_with_parent(death_signal), **kwargs)
+    in_child = _die_with_parent(death_signal, run_as)
+    return subprocess.Popen(args, start_new_session=True, preexec_fn=in_child, **kwargs)
 
 
 @dataclass
@@ -240,6 +257,12 @@ class Stack:
                 for step in (1, 2, 3)
             ],
         }
+        worker_crash = {
+            **takeover,
+            "_id": "e2e0000000000000000000b1",
+            "name": "E2E Worker Crash",
+            "steps": [{**step, "duration": 10 * TIME_SCALE} for step in takeover["steps"]],
+        }
         fan_out = [
             {
                 "_id": f"e2e00000000000000000{n:04d}",
@@ -257,8 +280,12 @@ class Stack:
             }
             for n in range(1, 25)
         ]
-        seed["pipelines"] += [takeover, *fan_out]
-        self.pipelines = {"takeover": takeover["_id"], "fan_out": [p["_id"] for p in fan_out]}
+        seed["pipelines"] += [takeover, worker_crash, *fan_out]
+        self.pipelines = {
+            "takeover": takeover["_id"],
+            "worker_crash": worker_crash["_id"],
+            "fan_out": [p["_id"] for p in fan_out],
+        }
         path = self.home / "emulator-seed.json"
         path.write_text(json.dumps(seed, indent=1))
         return path
@@ -306,7 +333,6 @@ class Stack:
                 # HA triggerers: a silent triggerer's triggers move to the other within seconds
                 "AIRFLOW__TRIGGERER__JOB_HEARTBEAT_SEC": "1",
                 "AIRFLOW__TRIGGERER__TRIGGERER_HEALTH_CHECK_THRESHOLD": str(TRIGGERER_HEALTH_THRESHOLD),
-                "AIRFLOW__TRIGGERER__RUNNER_HEALTH_CHECK_THRESHOLD": str(TRIGGERER_HEALTH_THRESHOLD),
                 "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(self.home / "logs"),
                 "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
                 "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
@@ -484,6 +510,14 @@ class Stack:
             if job_id == trigger["triggerer_id"]:
                 return name
         return f"job {trigger['triggerer_id']}"  # a triggerer that was killed: its job id is all that is left
+
+    def trigger_log(self, dag_id: str, run_id: str, task_id: str, triggerer: str, map_index: int = -1) -> str:
+        """What the triggerer's copy of the task's trigger logged: Airflow writes one file per triggerer job."""
+        folder = self.home / "logs" / f"dag_id={dag_id}" / f"run_id={run_id}" / f"task_id={task_id}"
+        if map_index >= 0:
+            folder /= f"map_index={map_index}"
+        job_id = self.triggerer_jobs[triggerer]
+        return "\n".join(path.read_text(errors="replace") for path in sorted(folder.glob(f"*.trigger.{job_id}.log")))
 
     def triggerer_heartbeat(self, name: str) -> float:
         """When the triggerer last heartbeated (epoch seconds), from its ``job`` row."""

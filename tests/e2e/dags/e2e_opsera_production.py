@@ -32,10 +32,10 @@ if PIPELINES:
 
     @dag(dag_id="e2e_opsera_worker_crash", **COMMON)
     def e2e_opsera_worker_crash():
-        # the same run, waited on in the worker whose task process the test kills
+        # a 30-second run, waited on in the worker whose task process the test kills
         OpseraRunPipelineOperator(
             task_id="run_pipeline",
-            pipeline_id=PIPELINES["takeover"],
+            pipeline_id=PIPELINES["worker_crash"],
             deferrable=False,
             poll_interval=1,
             timeout=600,
