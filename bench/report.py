@@ -446,8 +446,8 @@ def batch_goal_lines(batch: dict | None) -> list[str]:
         "",
         "| measure | default | sequential | default / sequential | goal | |",
         "|---|---:|---:|---:|---:|---|",
-        f"| sync time, `max_concurrency` {default['max_concurrency']} against 1 | {default['seconds']:.0f} s | "
-        f"{batch['sequential_scaled_seconds']:.0f} s{scaled_note(batch)} | {batch['ratio']:.3f} | ≤ {BATCH_GOAL:.3f} | "
+        f"| sync time, `max_concurrency` {default['max_concurrency']} against 1 | {default['seconds']:,.0f} s | "
+        f"{batch['sequential_scaled_seconds']:,.0f} s{scaled_note(batch)} | {batch['ratio']:.3f} | ≤ {BATCH_GOAL:.3f} | "
         f"{verdict(batch['ratio'], BATCH_GOAL)} |",
         f"| every person stored once, none twice, the same records | {'yes' if checked else '**no**'} | "
         f"{'yes' if checked else '**no**'} | — | all | {'met' if checked and batch['same_records'] else '**not met**'} |",
