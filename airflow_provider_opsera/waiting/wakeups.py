@@ -12,8 +12,10 @@ Two things decide a wait's wake-ups:
 * :class:`PollSchedule`: its polls are planned one poll interval apart, counted from when
   the wait started, so the phases of many waits stay spread over the poll interval as
   their tasks deferred, and a wait makes one poll per interval (a wake-up moved later
-  does not push the next ones back). A read that takes longer than an interval (the
-  client's retries during an outage) starts the plan again, a full interval after it.
+  does not push the next ones back). A read that ends later than one step after its
+  planned time (an overloaded triggerer or Opsera, the client's retries during an
+  outage) puts the next poll a full interval after it: then the waits poll less often,
+  as a wait that sleeps one interval after each read does, instead of piling up requests.
 * :func:`sleep_on_grid`: the sleep to a planned poll ends at the first point of the grid,
   multiples of :data:`GRID_STEP` seconds of ``loop.time()``, at or after it. Every wait
   of a loop uses the same grid, whatever its poll interval, so the waits due within one
@@ -66,20 +68,26 @@ async def sleep_on_grid(delay: float, step: float = GRID_STEP) -> None:
 
 
 class PollSchedule:
-    """A wait's planned polls: one every ``interval`` seconds on ``clock``, from when it was made."""
+    """A wait's planned polls: one every ``interval`` seconds on ``clock``, from when it was made.
 
-    __slots__ = ("interval", "_clock", "_due")
+    A read and its late wake-up that take less than ``slack`` leave the plan as it is;
+    after a slower one, the next poll comes a full interval after it ended (and the plan
+    goes on from there).
+    """
 
-    def __init__(self, interval: float, clock: Callable[[], float] = time.time) -> None:
+    __slots__ = ("interval", "slack", "_clock", "_due")
+
+    def __init__(self, interval: float, clock: Callable[[], float] = time.time, slack: float = GRID_STEP) -> None:
         self.interval = interval
+        self.slack = min(slack, interval)
         self._clock = clock
         self._due = clock() + interval
 
     def sleep_before_next(self) -> float:
-        """Seconds from now to the next planned poll, which this call plans; never negative."""
+        """Seconds from now to the next poll, which this call plans."""
         now = self._clock()
         due = self._due
-        if due < now:  # the last read ran past this poll's time: plan again from now
+        if due < now + self.interval - self.slack:  # the last read, or a pause, ran late: a full interval from now
             due = now + self.interval
         self._due = due + self.interval
         return due - now

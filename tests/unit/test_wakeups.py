@@ -148,7 +148,7 @@ def test_polls_stay_one_interval_apart_from_the_start_when_wake_ups_come_late():
     assert polls == [105.0, 110.0, 115.0, 120.0, 125.0]
 
 
-def test_a_read_longer_than_the_interval_plans_again_a_full_interval_after_it():
+def test_a_read_longer_than_the_interval_plans_again_from_its_end():
     now = [100.0]
     schedule = PollSchedule(5.0, lambda: now[0])
     now[0] += schedule.sleep_before_next()  # polls at 105
@@ -156,6 +156,18 @@ def test_a_read_longer_than_the_interval_plans_again_a_full_interval_after_it():
     assert schedule.sleep_before_next() == 5.0
     now[0] += 5.0
     assert schedule.sleep_before_next() == 5.0
+
+
+def test_slow_reads_make_polls_less_frequent_instead_of_piling_up():
+    now = [100.0]
+    schedule = PollSchedule(5.0, lambda: now[0])
+    starts = []
+    for _ in range(10):
+        now[0] += schedule.sleep_before_next()
+        starts.append(now[0])
+        now[0] += 2.0  # an overloaded server answers in 2 s
+    gaps = [later - earlier for earlier, later in zip(starts, starts[1:])]
+    assert all(gap == pytest.approx(7.0) for gap in gaps)  # one interval after each read, as without a plan
 
 
 # -- triggers on the grid --
