@@ -35,16 +35,29 @@ TOKEN = "bench-token-0123456789abcdef"
 
 
 class ReportPipe:
+    """JSON lines from the trigger process. Read unbuffered: two lines that arrive together are both seen."""
+
     def __init__(self, fd: int) -> None:
-        self.file = os.fdopen(fd, "r")
+        self.fd = fd
+        self.pending = b""
         self.selector = selectors.DefaultSelector()
-        self.selector.register(self.file, selectors.EVENT_READ)
+        self.selector.register(fd, selectors.EVENT_READ)
 
     def read(self, timeout: float) -> dict | None:
-        if not self.selector.select(timeout):
-            return None
-        line = self.file.readline()
-        return json.loads(line) if line else {"phase": "eof"}
+        deadline = time.monotonic() + timeout
+        while b"\n" not in self.pending:
+            if not self.selector.select(max(0.0, deadline - time.monotonic())):
+                return None
+            chunk = os.read(self.fd, 65536)
+            if not chunk:
+                return {"phase": "eof"}
+            self.pending += chunk
+        line, _, self.pending = self.pending.partition(b"\n")
+        return json.loads(line)
+
+    def close(self) -> None:
+        self.selector.close()
+        os.close(self.fd)
 
     def expect(self, phase: str, timeout: float) -> dict:
         deadline = time.monotonic() + timeout
@@ -162,7 +175,7 @@ def run_one(
             except subprocess.TimeoutExpired:
                 child.kill()
                 child.wait()
-        pipe.file.close()
+        pipe.close()
     total_polls = sum(s["polls"] for s in samples)
     intended = count * cycles  # one poll per trigger per cycle
     client_cpu = sum(s["client_cpu_ms"] for s in samples)
