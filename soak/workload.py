@@ -57,6 +57,8 @@ class Case:
     marked_failed_wall: float | None = None
     #: when the driver first saw the deferred task's trigger held by a triggerer
     trigger_held_wall: float | None = None
+    #: the mark-failed request got no answer: whether it took effect is read back from Airflow
+    mark_unconfirmed: bool = False
 
     @property
     def task_id(self) -> str:
@@ -204,8 +206,24 @@ class Workload:
                 )
                 if answer.ok:
                     case.note(f"approved run {paused[-1]['run_count']}")
+        elif case.action == "mark_failed" and case.mark_unconfirmed:
+            self._confirm_mark(case)
         elif case.action == "mark_failed" and case.marked_failed_wall is None:
             self._mark_failed_when_deferred(case, runs)
+
+    def _confirm_mark(self, case: Case) -> None:
+        """After a mark-failed request without an answer: once the API server answers again, did it take?"""
+        requests.get(f"{self.stack.api_url}/api/v2/monitor/health", timeout=CALL_TIMEOUT).raise_for_status()
+        rows = self.stack.query(
+            "SELECT state FROM task_instance WHERE dag_id = %s AND run_id = %s AND task_id = %s",
+            (case.dag_id, case.run_id, case.task_id),
+        )
+        case.mark_unconfirmed = False
+        if rows and rows[0]["state"] == "deferred":
+            case.marked_failed_wall = None
+            case.note("the unanswered mark-failed request did not take effect")
+        else:
+            case.note(f"the unanswered mark-failed request took effect: the task is {rows[0]['state'] if rows else None}")
 
     def _mark_failed_when_deferred(self, case: Case, runs: list[dict]) -> None:
         """A person marks the task failed a while after it deferred, once a triggerer runs its trigger.
@@ -233,6 +251,11 @@ class Workload:
         except requests.ConnectionError as error:
             if isinstance(error, requests.ConnectTimeout) or "NewConnectionError" in repr(error):
                 case.marked_failed_wall = None  # never sent: the API server was down
+            else:
+                case.mark_unconfirmed = True
+            raise
+        except requests.Timeout:
+            case.mark_unconfirmed = True  # sent, unanswered (a frozen API server): read back later
             raise
         if not answer.ok:
             case.marked_failed_wall = None
