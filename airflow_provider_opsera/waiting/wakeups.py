@@ -12,10 +12,11 @@ Two things decide a wait's wake-ups:
 * :class:`PollSchedule`: its polls are planned one poll interval apart, counted from when
   the wait started, so the phases of many waits stay spread over the poll interval as
   their tasks deferred, and a wait makes one poll per interval (a wake-up moved later
-  does not push the next ones back). A read that ends later than one step after its
-  planned time (an overloaded triggerer or Opsera, the client's retries during an
-  outage) puts the next poll a full interval after it: then the waits poll less often,
-  as a wait that sleeps one interval after each read does, instead of piling up requests.
+  does not push the next ones back). A read that ends more than a tenth of the interval
+  after its planned time (an overloaded triggerer or Opsera, the client's retries during
+  an outage) puts the next poll a full interval after it: then the waits poll less
+  often, as a wait that sleeps one interval after each read does, instead of piling up
+  requests.
 * :func:`sleep_on_grid`: the sleep to a planned poll ends at the first point of the grid,
   multiples of :data:`GRID_STEP` seconds of ``loop.time()``, at or after it. Every wait
   of a loop uses the same grid, whatever its poll interval, so the waits due within one
@@ -70,16 +71,16 @@ async def sleep_on_grid(delay: float, step: float = GRID_STEP) -> None:
 class PollSchedule:
     """A wait's planned polls: one every ``interval`` seconds on ``clock``, from when it was made.
 
-    A read and its late wake-up that take less than ``slack`` leave the plan as it is;
-    after a slower one, the next poll comes a full interval after it ended (and the plan
-    goes on from there).
+    A read that ends less than ``slack`` after its planned time (by default a tenth of the
+    interval, at least one grid step) leaves the plan as it is; after a later one, the
+    next poll comes a full interval after it ended, and the plan goes on from there.
     """
 
     __slots__ = ("interval", "slack", "_clock", "_due")
 
-    def __init__(self, interval: float, clock: Callable[[], float] = time.time, slack: float = GRID_STEP) -> None:
+    def __init__(self, interval: float, clock: Callable[[], float] = time.time, slack: float | None = None) -> None:
         self.interval = interval
-        self.slack = min(slack, interval)
+        self.slack = min(interval, max(GRID_STEP, interval / 10) if slack is None else slack)
         self._clock = clock
         self._due = clock() + interval
 

@@ -158,6 +158,17 @@ def test_a_read_longer_than_the_interval_plans_again_from_its_end():
     assert schedule.sleep_before_next() == 5.0
 
 
+def test_reads_that_end_within_a_tenth_of_the_interval_keep_the_plan():
+    now = [100.0]
+    schedule = PollSchedule(5.0, lambda: now[0])
+    polls = []
+    for late in (0.3, 0.49, 0.1, 0.45):  # the last of a large burst of waits woken together
+        now[0] += schedule.sleep_before_next()
+        polls.append(now[0])
+        now[0] += late
+    assert polls == [105.0, 110.0, 115.0, 120.0]
+
+
 def test_slow_reads_make_polls_less_frequent_instead_of_piling_up():
     now = [100.0]
     schedule = PollSchedule(5.0, lambda: now[0])
