@@ -85,11 +85,13 @@ def wait_one(emu, pipeline_id: str, poll_interval: float, deferrable: bool) -> d
                 return event.payload
             return None
 
-        OpseraPollingTrigger._sleep = staticmethod(advance)
+        # the trigger's sleeps and the clock it plans its polls by are the emulated ones
+        sleep, clock = OpseraPollingTrigger.__dict__["_sleep"], OpseraPollingTrigger.__dict__["_clock"]
+        OpseraPollingTrigger._sleep, OpseraPollingTrigger._clock = staticmethod(advance), staticmethod(emu.now)
         try:
             payload = asyncio.run(first_event())
         finally:
-            OpseraPollingTrigger._sleep = staticmethod(asyncio.sleep)
+            OpseraPollingTrigger._sleep, OpseraPollingTrigger._clock = sleep, clock
         result = getattr(op, deferred.method_name)(context, payload)
     finally:
         run_logs.ConsoleLog.add = add
