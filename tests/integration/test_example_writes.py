@@ -51,16 +51,19 @@ def test_insights_example_creates_records_and_a_rerun_creates_nothing(load_examp
     assert again == creates  # everything was found and skipped
 
 
-def test_audit_example_exports_today_to_a_file(load_example_dag, opsera_conn, monkeypatch, tmp_path):
-    from airflow_provider_opsera.emulator.clock import utc_date
+def test_audit_example_exports_today_to_a_file(load_example_dag, monkeypatch, tmp_path):
+    from airflow_provider_opsera.emulator import OpseraEmulator
 
     monkeypatch.setenv("OPSERA_AUDIT_EXPORT_DIR", str(tmp_path))
     dag = load_example_dag("example_opsera_audit")
 
-    dag_run = dag.test()
+    # Its own emulator: the session's clock has been moved on by other tests, the DAG's {{ ds }} has not.
+    with OpseraEmulator(clock="manual") as emulator:
+        monkeypatch.setenv("AIRFLOW_CONN_OPSERA_DEFAULT", emulator.connection_json("admin"))
+        dag_run = dag.test()
 
     assert _states(dag_run) == {"export_audit_logs": "success", "api_token_use": "success"}
-    today = utc_date(opsera_conn.now())
+    today = dag_run.logical_date.date().isoformat()
     path = tmp_path / f"opsera-audit-{today}.jsonl"
     records = [json.loads(line) for line in path.read_text().splitlines()]
     assert records and all(r["createdAt"].startswith(today) for r in records)
