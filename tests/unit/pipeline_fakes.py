@@ -48,6 +48,9 @@ class FakeStateStore:
     def set(self, key: str, value: Any, **_: Any) -> None:
         self.values[key] = value
 
+    def delete(self, key: str) -> None:
+        self.values.pop(key, None)
+
 
 def make_context(ti: FakeTI | None = None, store: FakeStateStore | None = None) -> dict[str, Any]:
     return {"ti": ti or FakeTI(), "task_state_store": store if store is not None else FakeStateStore()}

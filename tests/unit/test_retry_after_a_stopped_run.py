@@ -1,29 +1,48 @@
-"""Found by the chaos soak: a try that stopped its run (timeout) and was killed before it could fail the
-task gets retried, and the retry, finding the stopped run in ``task_state_store``, starts another one.
+"""A try that timed out and was killed while stopping its run: the retry fails the same way and starts nothing.
 
-Timeline (soak ``worker_timeout``): try 1 times out and stops run 1; the scheduler's process group is
-killed before the try reports ``AirflowFailException``; five minutes later Airflow fails the orphaned
-try as retryable; try 2 reads run 1 (stopped) from the store and starts run 2. A stopped run ends the
-task without a retry, so the retry should fail the same way and start nothing. Strict xfail until the
-operator does so.
+Found by the chaos soak (``worker_timeout``): try 1 timed out and stopped run 1; the worker was killed
+before the try could report ``AirflowFailException``; Airflow failed the orphaned try as retryable, and
+try 2, finding run 1 (stopped) in ``task_state_store``, started run 2. A timeout ends the task without a
+retry, so the operator keeps a note of the run it is stopping until the task fails.
 """
 
 from __future__ import annotations
 
 import pytest
 
-from airflow_provider_opsera._compat import AirflowFailException
+from airflow_provider_opsera._compat import AirflowException, AirflowFailException
 from airflow_provider_opsera.waiting.resumable import HAS_TASK_STATE_STORE
 from tests.unit.conftest import PIPELINE_ID
-from tests.unit.pipeline_fakes import RUN, STATUS, FakeStateStore, FakeTI, make_context, status
+from tests.unit.pipeline_fakes import RUN, STATUS, STOP, FakeStateStore, FakeTI, make_context, status
 from tests.unit.test_pipeline_operator import calls, clock, make_operator, opsera  # noqa: F401 (fixtures)
 
+RUN_KEY = f"opsera_run_count:{PIPELINE_ID}"
+TIMED_OUT_KEY = f"opsera_timed_out_run:{PIPELINE_ID}"
 
-@pytest.mark.skipif(not HAS_TASK_STATE_STORE, reason="task_state_store: Airflow 3.3+")
-@pytest.mark.xfail(strict=True, reason="the retry starts a new run after the stored run was stopped")
-def test_a_retry_after_its_run_was_stopped_fails_without_starting_another(opsera, clock):  # noqa: F811
+pytestmark = pytest.mark.skipif(not HAS_TASK_STATE_STORE, reason="task_state_store: Airflow 3.3+")
+
+
+def test_a_retry_after_a_try_killed_while_stopping_its_timed_out_run_fails_without_another_run(opsera, clock):  # noqa: F811
     opsera.post(STATUS, [status("stopped"), status("success")])
-    store = FakeStateStore(**{f"opsera_run_count:{PIPELINE_ID}": 3})
-    with pytest.raises(AirflowFailException):
+    store = FakeStateStore(**{RUN_KEY: 3, TIMED_OUT_KEY: 3})  # what the killed try left behind
+    with pytest.raises(AirflowFailException, match="timed out waiting for Opsera pipeline .* run 3"):
         make_operator(clock, timeout=12).execute(make_context(FakeTI(try_number=2), store))
     assert calls(opsera, RUN) == 0
+    assert TIMED_OUT_KEY not in store.values  # a person clearing the task afterwards gets a new run
+
+
+def test_a_timeout_that_fails_the_task_leaves_no_note_behind(opsera, clock):  # noqa: F811
+    opsera.post(STATUS, [status("running")])
+    store = FakeStateStore()
+    with pytest.raises(AirflowFailException, match="did not finish within"):
+        make_operator(clock, timeout=30).execute(make_context(FakeTI(), store))
+    assert calls(opsera, STOP) == 1
+    assert store.values.get(RUN_KEY) and TIMED_OUT_KEY not in store.values
+
+
+def test_a_stored_run_that_failed_is_retried_with_a_new_run(opsera, clock):  # noqa: F811
+    opsera.post(STATUS, [status("failed"), status("failed")])
+    store = FakeStateStore(**{RUN_KEY: 3})
+    with pytest.raises(AirflowException):
+        make_operator(clock, timeout=30).execute(make_context(FakeTI(try_number=2), store))
+    assert calls(opsera, RUN) == 1
