@@ -61,6 +61,9 @@ def run_soak(minutes: float, seed: int, out: Path = DEFAULT_OUT, concurrency: in
     extra_env = {
         "AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_THRESHOLD": str(HEALTH_THRESHOLD),
         "AIRFLOW__CORE__PARALLELISM": str(concurrency + 3),
+        # A triggerer restarted by the chaos builds its internal API on its first task-state read (40 s seen
+        # on this machine under load): on_kill needs that read to stop the run of a task marked failed.
+        "AIRFLOW__TRIGGERER__ON_KILL_TIMEOUT": "120",
         "OPSERA_SOAK_WATCHED_PIPELINE": watched_pipeline(),
     }
     log(f"soak: starting the stack (seed {seed}, {minutes:g} minutes)")
