@@ -346,7 +346,7 @@ def wakeup_goal_lines(wakeups: dict | None, triggerer: dict | None) -> list[str]
         if "largest_burst" in ours and "largest_burst" in unaligned:
             lines.append(
                 f"| largest burst at the server (polls within 10 ms), {label} | {burst(ours)} | {burst(unaligned)} | "
-                f"— | — | evenly spread: {n / 500:,.0f} |"
+                f"— | — | evenly spread: {n / 500:,.1f} |"
             )
     return lines
 
