@@ -23,13 +23,16 @@ Two things decide a wait's wake-ups:
   step share one wake-up. A wake-up is late by less than one step, and so is a deadline
   (a wait never sleeps past it by more than one step).
 
-The step, 1/8 s (BENCHMARKS.md, section 2, measures it against 1/16 and 1/4 s): a slot
-gathers ``N x step / poll interval`` waits, about 25 of 1,000 waits polled every 5 s, and
-there are ``poll interval / step`` slots per interval, 40 at 5 s, 8 at 1 s, so the
-requests Opsera sees from one triggerer come in small bursts spread over the
-interval, never all at once. A power of two keeps the arithmetic exact: every grid
-point is the same float for every wait. Polls planned closer together than one step
-(a poll interval below 1/8 s) are made once per step.
+The step, 1/8 s, was picked from measurements (BENCHMARKS.md, section 2, against 1/16 and
+1/4 s): there it halves the CPU per poll at 1,000 waits polled every 5 s and at 200 polled
+every second. A slot gathers ``N x step / poll interval`` waits, about 25 of 1,000 waits
+polled every 5 s, and there are ``poll interval / step`` slots per interval, 40 at 5 s,
+8 at 1 s, so the requests Opsera sees from one triggerer come in small bursts spread over
+the interval, never all at once. The price: the waits woken together each need an HTTP
+connection at the same time, so the shared session keeps about as many pooled
+connections as a slot holds waits (at most its limit of 100). A power of two keeps the
+arithmetic exact: every grid point is the same float for every wait. Polls planned
+closer together than one step (a poll interval below 1/8 s) are made once per step.
 """
 
 from __future__ import annotations
