@@ -37,5 +37,8 @@ def seconds_before_first_event() -> float:
 
 
 def runs_in_a_triggerer(trigger: Any) -> bool:
-    """Whether a triggerer runs this trigger (it sets the job id); ``dag.test()`` does not."""
-    return getattr(trigger, "triggerer_job_id", None) is not None
+    """Whether a triggerer runs this trigger: it sets the trigger's database id; ``dag.test()`` does not.
+
+    Not ``triggerer_job_id``: Airflow 3.3's trigger runner sets it from a job id it never fills in.
+    """
+    return getattr(trigger, "trigger_id", None) is not None

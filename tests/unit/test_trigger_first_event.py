@@ -23,7 +23,7 @@ def fired_at(
     trigger = OpseraPipelineRunTrigger(pipeline_id=PIPELINE_ID, run_count=3, **kwargs)
     trigger._hook = hook
     if in_triggerer:
-        trigger.triggerer_job_id = 7  # what Airflow's triggerer sets on each trigger it runs
+        trigger.trigger_id = 7  # what Airflow's triggerer sets on each trigger it runs
     start = trigger_clock.time()
 
     async def first_event():

@@ -209,7 +209,7 @@ def test_waits_in_a_triggerer_ask_for_one_state_read_per_loop_when_they_start(tr
     async def two_waits():
         triggers = [make_trigger(FakeAsyncHook({"status": "success"})) for _ in range(2)]
         for trigger in triggers:
-            trigger.triggerer_job_id = 1
+            trigger.trigger_id = 1
         return await asyncio.gather(*(anext(trigger.run()) for trigger in triggers))
 
     assert [event.payload["status"] for event in asyncio.run(two_waits())] == ["success", "success"]
@@ -223,6 +223,6 @@ def test_waits_outside_a_triggerer_and_waits_with_nothing_to_stop_ask_for_none(t
     asyncio.run(anext(make_trigger(FakeAsyncHook({"status": "success"})).run()))  # dag.test(): no triggerer
     task_trigger = OpseraTaskTrigger(opsera_task_id=TASK_ID, poll_interval=1)
     task_trigger._hook = FakeAsyncHook("success")
-    task_trigger.triggerer_job_id = 1
+    task_trigger.trigger_id = 1
     asyncio.run(anext(task_trigger.run()))
     assert fake.requests == []
