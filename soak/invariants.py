@@ -175,13 +175,19 @@ def _check_run(evidence: Evidence, case: Case) -> list[tuple[str, str]]:
         stop for run in runs for stop in run["stops"] if stop["by"] == AIRFLOW_TOKEN and stop["run_status"] != "success"
     ]
     if last["status"] == "stopped" and last["ended_wall"] is not None:
-        for row in evidence.tries.get((case.dag_id, case.run_id or ""), []):
-            started = _wall(row["start_date"])
-            if started is not None and started > last["ended_wall"] + SLACK_SECONDS:
-                found.append(
-                    ("task state follows the run", f"try {row['try_number']} started after run {last['run_count']} "
-                     "was stopped: a stopped run fails the task without a retry")
-                )
+        # Airflow retries a try that was killed before it could fail the task (with the scheduler, say): that
+        # retry must end the task, failed, starting nothing. A second try after the stop means it did not.
+        after_stop = [
+            row
+            for row in evidence.tries.get((case.dag_id, case.run_id or ""), [])
+            if (_wall(row["start_date"]) or 0) > last["ended_wall"] + SLACK_SECONDS
+        ]
+        if len(after_stop) > 1:
+            numbers = ", ".join(str(row["try_number"]) for row in after_stop)
+            found.append(
+                ("task state follows the run", f"tries {numbers} started after run {last['run_count']} was "
+                 "stopped: a stopped run fails the task without a retry")
+            )
     ran_on = last["ended_wall"] is None or (task_end is not None and last["ended_wall"] > task_end + SLACK_SECONDS)
     if ran_on and not last["stops"]:
         found.append(("no run left running", f"run {last['run_count']} went on after the task ended, unstopped"))

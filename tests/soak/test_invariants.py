@@ -72,14 +72,17 @@ def test_marking_failed_justifies_the_stop_that_follows():
     assert _violations(case, runs, [_try(1, "failed", T0 + 2, T0 + 12)]) == []
 
 
-def test_no_try_starts_after_the_run_was_stopped():
+def test_after_a_stopped_run_one_retry_may_end_the_task_but_not_another():
     runs = [_run(1, "stopped", T0 + 5, T0 + 30, stops=[("admin", T0 + 12)])]
     case = _case("timeout")
-    tries = [_try(1, "up_for_retry", T0 + 2, T0 + 13), _try(2, "failed", T0 + 40, T0 + 41)]
-    assert _violations(case, runs, tries) == [
-        ("task state follows the run", "try 2 started after run 1 was stopped: a stopped run fails the task without a retry")
+    # try 1 was killed before it could fail the task: Airflow retries it, and try 2 fails at once, starting nothing
+    ended_by_the_retry = [_try(1, "up_for_retry", T0 + 2, T0 + 13), _try(2, "failed", T0 + 40, T0 + 41)]
+    assert _violations(case, runs, ended_by_the_retry) == []
+    retried_again = ended_by_the_retry[:1] + [_try(2, "up_for_retry", T0 + 40, T0 + 41), _try(3, "failed", T0 + 50, T0 + 51)]
+    assert _violations(case, runs, retried_again) == [
+        ("task state follows the run", "tries 2, 3 started after run 1 was stopped: a stopped run fails the task without a retry")
     ]
-    assert _violations(case, runs, tries[:1] + [_try(2, "failed", T0 + 14, T0 + 15)]) == []
+    assert _violations(case, runs, ended_by_the_retry[:1] + [_try(2, "failed", T0 + 14, T0 + 15)]) == []
 
 
 def test_a_run_going_on_unstopped_after_its_task_ended_is_left_running():
