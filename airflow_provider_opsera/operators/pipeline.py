@@ -153,6 +153,7 @@ class OpseraRunPipelineOperator(ResumableJobMixin, _PipelineOperator):
         self.stop_on_kill = stop_on_kill
         self.run_count: int | None = None
         self._state_store: Any = None
+        self._ti: Any = None
         self._run_ended = False
 
     # ``task_state_store`` key of the started run; the pipeline id keeps a re-templated id from
@@ -161,8 +162,9 @@ class OpseraRunPipelineOperator(ResumableJobMixin, _PipelineOperator):
     def external_id_key(self) -> str:  # type: ignore[override]
         return f"opsera_run_count:{self.pipeline_id}"
 
-    # ``task_state_store`` key of a run this task timed out on and is stopping: kept only from the stop until
-    # the task fails, so a try killed in between has its retry fail the same way (and start nothing).
+    # ``task_state_store`` key of a run this task timed out on and stopped, with the try chain's ``max_tries``: a
+    # try killed before it could fail the task has its retry fail the same way (and start nothing), while a person
+    # clearing the task (Airflow then sets ``max_tries`` anew) gets a new run.
     @property
     def timed_out_run_key(self) -> str:
         return f"opsera_timed_out_run:{self.pipeline_id}"
@@ -171,7 +173,7 @@ class OpseraRunPipelineOperator(ResumableJobMixin, _PipelineOperator):
         self.poll_interval = seconds(self.poll_interval, "poll_interval")
         self.timeout = seconds(self.timeout, "timeout", allow_none=True)
         self.resolve_pipeline(context)
-        self._state_store = context.get("task_state_store")
+        self._state_store, self._ti = context.get("task_state_store"), context.get("ti")
         context["ti"].xcom_push(key=PIPELINE_RUN_URL_KEY, value=self.hook.pipeline_url(self.pipeline_id))
         return self.execute_resumable(context)
 
@@ -239,15 +241,18 @@ class OpseraRunPipelineOperator(ResumableJobMixin, _PipelineOperator):
     # -- ResumableJobMixin: what a retry re-attaches to --
 
     def get_job_status(self, external_id: Any, context: Any) -> str:
-        self._fail_if_an_earlier_try_timed_out(int(external_id), context.get("task_state_store"))
+        self._fail_if_an_earlier_try_timed_out(int(external_id), context.get("task_state_store"), context.get("ti"))
         answer = self.hook.get_pipeline_run_status(self.pipeline_id, int(external_id))
         return OpseraRunStatus.normalise(answer.get("status") if isinstance(answer, dict) else answer)
 
-    def _fail_if_an_earlier_try_timed_out(self, run_count: int, store: Any) -> None:
-        """An earlier try timed out on this run and was ended while stopping it: end this try as it would have."""
-        if store is None or store.get(self.timed_out_run_key) != run_count:
+    def _fail_if_an_earlier_try_timed_out(self, run_count: int, store: Any, ti: Any) -> None:
+        """An earlier try of this chain timed out on this run and was ended before it failed: end this try so."""
+        note = store.get(self.timed_out_run_key) if store is not None else None
+        if not isinstance(note, dict) or note.get("run_count") != run_count:
             return
         store.delete(self.timed_out_run_key)
+        if note.get("max_tries") != getattr(ti, "max_tries", None):
+            return  # a person cleared the task since: it may start a new run
         raise outcome_error(
             TIMEOUT,
             f"An earlier try of this task timed out waiting for Opsera pipeline {self.pipeline_id} run {run_count} "
@@ -347,7 +352,7 @@ class OpseraRunPipelineOperator(ResumableJobMixin, _PipelineOperator):
         )
         self.pipeline_id = event["pipeline_id"]
         run_count = self.run_count = event["run_count"]
-        self._state_store = context.get("task_state_store")
+        self._state_store, self._ti = context.get("task_state_store"), context.get("ti")
         run = self._follower(self.pipeline_id, run_count)
         status, message = event["status"], event["message"]
         if status != TIMEOUT:
@@ -360,15 +365,13 @@ class OpseraRunPipelineOperator(ResumableJobMixin, _PipelineOperator):
     def _fail_after_timeout(self, run: PipelineRunFollower, message: str) -> None:
         store = self._state_store if self.stop_on_kill else None
         if store is not None:
-            store.set(self.timed_out_run_key, run.run_count)
+            store.set(self.timed_out_run_key, {"run_count": run.run_count, "max_tries": getattr(self._ti, "max_tries", None)})
         if not self.stop_on_kill:
             note = "The run was left running (stop_on_kill=False)."
         elif run.stop("the wait timed out"):
             note = "The run was asked to stop (Opsera lets the current step finish)."
         else:
             note = "Stopping the run failed (see the log): check it in Opsera."
-        if store is not None:
-            store.delete(self.timed_out_run_key)  # the task fails now: a clear may start a new run
         raise outcome_error(TIMEOUT, f"{message} {note}")
 
     def on_kill(self) -> None:

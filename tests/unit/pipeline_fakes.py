@@ -26,8 +26,9 @@ TASK_LOGS = f"{BASE_URL}/api/v1/task/logs"
 
 
 class FakeTI:
-    def __init__(self, try_number: int = 1) -> None:
+    def __init__(self, try_number: int = 1, max_tries: int = 0) -> None:
         self.try_number = try_number
+        self.max_tries = max_tries  # Airflow sets it from retries, and anew when a person clears the task
         self.task_id = "run_pipeline"
         self.stats_tags: dict[str, str] = {}
         self.xcoms: dict[str, Any] = {}
