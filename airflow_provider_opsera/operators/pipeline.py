@@ -365,7 +365,8 @@ class OpseraRunPipelineOperator(ResumableJobMixin, _PipelineOperator):
     def _fail_after_timeout(self, run: PipelineRunFollower, message: str) -> None:
         store = self._state_store if self.stop_on_kill else None
         if store is not None:
-            store.set(self.timed_out_run_key, {"run_count": run.run_count, "max_tries": getattr(self._ti, "max_tries", None)})
+            chain = getattr(self._ti, "max_tries", None)
+            store.set(self.timed_out_run_key, {"run_count": run.run_count, "max_tries": chain})
         if not self.stop_on_kill:
             note = "The run was left running (stop_on_kill=False)."
         elif run.stop("the wait timed out"):
