@@ -10,6 +10,7 @@ from functools import cached_property
 from typing import Any
 
 from airflow_provider_opsera.client.api import PORTAL_PIPELINE_PATH
+from airflow_provider_opsera.client.base_url import ALLOW_PLAIN_HTTP, api_base_url
 from airflow_provider_opsera.client.token import token_expiry
 from airflow_provider_opsera.exceptions import OpseraConnectionConfigError
 
@@ -26,6 +27,8 @@ class OpseraConnectionSettings:
     verify: bool | str = True
     proxies: dict[str, str] | None = None
     portal_url: str | None = None
+    #: the Host had no scheme, so https:// was assumed (worth saying when TLS then fails)
+    scheme_assumed: bool = False
 
     @cached_property
     def token_expires(self) -> dt.datetime | None:
@@ -55,17 +58,21 @@ class OpseraConnectionSettings:
                 f"Connection {conn_id!r} has no Host: set it to the Opsera API base URL, "
                 "e.g. https://app.opsera.io"
             )
-        if "://" not in host:
-            host = f"{conn.schema or 'https'}://{host}"
-        if conn.port and host.count(":") < 2:
-            host = f"{host.rstrip('/')}:{conn.port}"
         token = (conn.password or "").strip()
         if not token:
             raise OpseraConnectionConfigError(
                 f"Connection {conn_id!r} has no Password: set it to an Opsera personal access token"
             )
+        base_url = api_base_url(
+            conn_id,
+            host,
+            schema=conn.schema,
+            port=conn.port,
+            allow_plain_http=_flag(extra.get(ALLOW_PLAIN_HTTP, False), ALLOW_PLAIN_HTTP, conn_id),
+        )
         return cls(
-            base_url=host.rstrip("/"),
+            base_url=base_url.url,
+            scheme_assumed=base_url.scheme_assumed,
             token=token,
             auth_prefix=_auth_prefix(extra.get("auth_prefix")),
             timeout=_timeout(extra.get("timeout"), conn_id),
@@ -112,6 +119,17 @@ def _verify(value: Any) -> bool | str:
             return False
         return value  # a CA bundle path
     return bool(value)
+
+
+def _flag(value: Any, name: str, conn_id: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    lowered = str(value).strip().lower()
+    if lowered in ("true", "1", "yes"):
+        return True
+    if lowered in ("false", "0", "no", ""):
+        return False
+    raise OpseraConnectionConfigError(f"Connection {conn_id!r}: extra {name!r} must be true or false, got {value!r}")
 
 
 def _proxies(value: Any, conn_id: str) -> dict[str, str] | None:

@@ -28,6 +28,12 @@ CONN_FIELDS: dict[str, dict[str, Any]] = {
         "description": "Turn off only for a test tenant with a self-signed certificate.",
         "schema": {"type": ["boolean", "null"], "default": True},
     },
+    "allow_plain_http": {
+        "label": "Allow plain HTTP",
+        "description": "Send the token over http:// to a host off this machine, only behind a TLS-terminating proxy "
+        "or sidecar on purpose. Loopback hosts (the emulator) need no such permission.",
+        "schema": {"type": ["boolean", "null"], "default": False},
+    },
     "proxies": {
         "label": "Proxies (JSON)",
         "description": 'HTTP(S) proxies as JSON, e.g. {"https": "http://proxy.example.com:3128"}.',
@@ -46,6 +52,7 @@ UI_FIELD_BEHAVIOUR: dict[str, Any] = {
         "auth_prefix": "Bearer",
         "timeout": "30",
         "verify": "true",
+        "allow_plain_http": "false",
         "proxies": '{"https": "http://proxy.example.com:3128"}',
     },
 }
