@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from airflow_provider_opsera.exceptions import OpseraError
+from airflow_provider_opsera.waiting.log_text import safe_line
 from airflow_provider_opsera.waiting.run_logs import RunLogFollower
 from airflow_provider_opsera.waiting.watch import ERROR, FAILED, STOPPED, SUCCESS, TIMEOUT, StatusWatch, outcome_error
 
@@ -49,6 +50,8 @@ class PipelineRunFollower:
 
     def conclude(self, event_status: str, message: str) -> int:
         """The run ended (or the wait gave up): return its run count on success, raise otherwise."""
+        if event_status in (SUCCESS, FAILED, STOPPED):
+            message = safe_line(message)  # Opsera's words about the run, on one line of the task log
         if event_status == SUCCESS:
             self.log.info(
                 "%s succeeded (%d console lines shown): %s",

@@ -8,6 +8,7 @@ recognised by their ``_id`` and skipped, and nothing is printed twice.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
@@ -15,21 +16,41 @@ from typing import Any
 
 from airflow_provider_opsera.client.api import RECORD_CAP
 from airflow_provider_opsera.exceptions import OpseraError
+from airflow_provider_opsera.waiting.log_text import safe_line, safe_lines
 
 CONSOLE_OUTPUT = "console output"
 #: console lines kept for a failure message
 TAIL_LINES = 20
+#: characters of a step's name kept in the prefix of its console lines
+LABEL_LIMIT = 80
 
 
 def is_console_output(record: Any) -> bool:
-    return isinstance(record, dict) and str(record.get("action", "")).strip().lower() == CONSOLE_OUTPUT
+    action = record.get("action") if isinstance(record, dict) else None
+    return isinstance(action, str) and action.strip().lower() == CONSOLE_OUTPUT
+
+
+def _as_json(value: Any) -> str | None:
+    """``value`` as one line of JSON; None when it is nested too deeply to write out."""
+    try:
+        return json.dumps(value, sort_keys=True, ensure_ascii=False, default=repr)
+    except (RecursionError, TypeError, ValueError):
+        return None
+
+
+def _text_lines(value: Any) -> list[str]:
+    if value is None:
+        return []
+    text = value if isinstance(value, str) else _as_json(value)
+    return safe_lines(text) if text is not None else []
 
 
 def console_lines(record: dict[str, Any]) -> list[str]:
-    """The text lines of one console-output record.
+    """The text lines of one console-output record, each safe for a log line.
 
     ``api_response.consoleLog`` is a string, or an object whose values are strings or
-    lists of lines (one entry per tool output, say).
+    lists of lines (one entry per tool output, say). Anything else Opsera puts there is
+    shown as its JSON text.
     """
     response = record.get("api_response")
     console = response.get("consoleLog") if isinstance(response, dict) else None
@@ -44,55 +65,77 @@ def console_lines(record: dict[str, Any]) -> list[str]:
     lines: list[str] = []
     for chunk in chunks:
         for text in chunk if isinstance(chunk, list) else (chunk,):
-            if text is not None:
-                lines.extend(str(text).splitlines())
+            lines.extend(_text_lines(text))
     return lines
 
 
 def step_label(record: dict[str, Any]) -> str:
-    """What prefixes a console line: the step's name, else its tool, else its position."""
+    """What prefixes a console line: the step's name, else its tool, else its position (one safe line)."""
     for key in ("step_name", "tool_identifier"):
-        if record.get(key):
-            return str(record[key])
+        name = record.get(key)
+        if isinstance(name, (int, float)) and not isinstance(name, bool):
+            name = str(name)
+        if isinstance(name, str) and (label := safe_line(name, limit=LABEL_LIMIT).strip()):
+            return label
     index = record.get("step_index")
-    if isinstance(index, int) and not isinstance(index, bool):
+    if isinstance(index, float) and index.is_integer():
+        index = int(index)
+    if isinstance(index, int) and not isinstance(index, bool) and index >= 0:
         return f"step {index + 1}"
     return "run"
 
 
-def _record_key(record: dict[str, Any]) -> Any:
-    if record.get("_id"):
-        return record["_id"]
-    # no id: the record's own content identifies it well enough to print it once
-    return (record.get("createdAt"), record.get("step_id"), str(record.get("api_response")))
+def _record_key(record: Any) -> str | int:
+    """What recognises a record in the next fetch: its ``_id`` (a string, or an object such as
+    ``{"$oid": ...}``), else its content."""
+    if isinstance(record, dict):
+        basis = record.get("_id") or [record.get("createdAt"), record.get("step_id"), record.get("api_response")]
+    else:
+        basis = record
+    # a record too deep to write out is told apart by identity: printed again if fetched again, never lost
+    return _as_json(basis) or id(record)
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    return {str: "string", list: "array", int: "number", float: "number"}.get(type(value), type(value).__name__)
 
 
 class ConsoleLog:
     """Prints the console lines of one run to ``log``, each record once, in the order they happened.
 
     With ``echo=False`` nothing is printed: only the last lines are kept, for a failure message.
+    Whatever a log page holds, reading it never raises: items that are not records are skipped
+    (noted once), and text is made safe for a log line.
     """
 
     def __init__(self, log: logging.Logger | Any, *, echo: bool = True, tail_lines: int = TAIL_LINES) -> None:
         self.log = log
         self.echo = echo
         self._printed: set[Any] = set()
+        self._noted_non_records = False
         self.tail: deque[str] = deque(maxlen=tail_lines)
         self.lines_printed = 0
 
     def add(self, records_newest_first: Sequence[Any]) -> int:
         """Print what is new in one answer of the logs call; returns the number of lines printed."""
-        fresh = [r for r in records_newest_first if is_console_output(r) and _record_key(r) not in self._printed]
+        records = records_newest_first if isinstance(records_newest_first, (list, tuple)) else ()
+        self._note_non_records(records)
+        fresh = [r for r in records if is_console_output(r) and _record_key(r) not in self._printed]
         if not fresh:
             return 0
-        oldest = records_newest_first[-1]
-        capped = len(records_newest_first) >= RECORD_CAP and _record_key(oldest) not in self._printed
+        oldest = records[-1]
+        capped = len(records) >= RECORD_CAP and _record_key(oldest) not in self._printed
         if capped and self.echo:
+            created = oldest.get("createdAt") if isinstance(oldest, dict) else None
             self.log.warning(
                 "Opsera answers at most %d log records per request: console lines before %s are not "
                 "shown here (the Opsera portal has the full log).",
                 RECORD_CAP,
-                oldest.get("createdAt", "the oldest one shown") if isinstance(oldest, dict) else "those",
+                safe_line(created, limit=40) if isinstance(created, str) else "the oldest one shown",
             )
         printed = 0
         for record in reversed(fresh):
@@ -107,6 +150,16 @@ class ConsoleLog:
         if self.echo:
             self.lines_printed += printed
         return printed
+
+    def _note_non_records(self, records: Sequence[Any]) -> None:
+        others = [item for item in records if not isinstance(item, dict)]
+        if others and self.echo and not self._noted_non_records:
+            self._noted_non_records = True
+            self.log.warning(
+                "Opsera's log answer holds %d item(s) that are not log records (%s); they are skipped.",
+                len(others),
+                ", ".join(sorted({_json_type(item) for item in others})),
+            )
 
     def tail_text(self) -> str:
         return "\n".join(self.tail)
