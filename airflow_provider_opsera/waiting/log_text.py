@@ -32,17 +32,16 @@ def _clean_char(char: str) -> str:
         return ""
     category = unicodedata.category(char)
     if category == "Cc":
-        return ""
+        return char if char == "\t" else ""  # a tab becomes spaces once the line is clean
     if category == "Cs":  # a lone surrogate (valid in JSON, not in UTF-8): shown, not dropped
         return _REPLACEMENT
     return char
 
 
 def _clean_line(line: str) -> str:
-    line = line.expandtabs(4)
-    if line.isprintable():  # the common case, checked in C
-        return line
-    return "".join(_clean_char(char) for char in line)
+    if not line.isprintable():  # the common case, printable text, is checked in C
+        line = "".join(_clean_char(char) for char in line)
+    return line.expandtabs(4)
 
 
 def safe_lines(text: str) -> list[str]:
