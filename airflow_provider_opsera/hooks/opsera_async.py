@@ -7,11 +7,13 @@ thousands of waits, and a session per call costs several times the CPU per reque
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import ssl
 import time
 import urllib.parse
 import weakref
+from collections.abc import AsyncIterator
 from functools import lru_cache
 from typing import Any
 
@@ -36,21 +38,52 @@ from airflow_provider_opsera.hooks.retry import (
 
 log = logging.getLogger(__name__)
 
-_SESSIONS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, aiohttp.ClientSession] = weakref.WeakKeyDictionary()
+#: HTTP connections one event loop keeps open at most. Each pooled TLS connection holds a 256 KiB read
+#: buffer, and waits that wake together would otherwise open one each (BENCHMARKS.md, "waits in a burst").
+POOL_SIZE = 16
 
 
-def shared_session() -> aiohttp.ClientSession:
+class PooledSession:
+    """An event loop's one aiohttp session, whose requests first wait for one of ``size`` connections.
+
+    The wait comes before aiohttp's: its total timeout would count the time spent queueing for a
+    pooled connection, and a request that timed out there looks like one that may have reached
+    Opsera, although it was never sent.
+    """
+
+    def __init__(self, session: aiohttp.ClientSession, size: int) -> None:
+        self.session = session
+        self._free = asyncio.Semaphore(size)
+
+    @property
+    def closed(self) -> bool:
+        return self.session.closed
+
+    async def close(self) -> None:
+        await self.session.close()
+
+    @contextlib.asynccontextmanager
+    async def request(self, method: str, url: str, **kwargs: Any) -> AsyncIterator[aiohttp.ClientResponse]:
+        async with self._free, self.session.request(method, url, **kwargs) as response:
+            yield response
+
+
+_SESSIONS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, PooledSession] = weakref.WeakKeyDictionary()
+
+
+def shared_session() -> PooledSession:
     """The running event loop's session, created on first use."""
     loop = asyncio.get_running_loop()
-    session = _SESSIONS.get(loop)
-    if session is None or session.closed:
+    pooled = _SESSIONS.get(loop)
+    if pooled is None or pooled.closed:
         session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=POOL_SIZE),
             headers={"Accept": "application/json", "User-Agent": "airflow-provider-opsera"},
             # the per-request timeout comes from the connection
             timeout=aiohttp.ClientTimeout(total=None),
         )
-        _SESSIONS[loop] = session
-    return session
+        pooled = _SESSIONS[loop] = PooledSession(session, POOL_SIZE)
+    return pooled
 
 
 async def close_shared_session() -> None:

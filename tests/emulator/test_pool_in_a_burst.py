@@ -1,0 +1,65 @@
+"""Waits that poll together share a bounded pool of connections, and every poll gets through.
+
+The emulator answers each status read after a delay, so the burst queues for the pool: the
+whole queue takes longer than the request timeout, each request alone well under it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+from airflow_provider_opsera.hooks import OpseraHook
+from airflow_provider_opsera.hooks.opsera_async import POOL_SIZE, OpseraAsyncHook, close_shared_session
+
+from .support import BLANK
+
+WAITS = 4 * POOL_SIZE
+ROUNDS = 2
+LATENCY = 0.15
+TIMEOUT = 0.5  # above one request's LATENCY, below the four waves of the burst
+
+
+def client_connections(port: int) -> int:
+    """Established TCP connections to ``port`` on this machine (the emulator is this test's alone)."""
+    count = 0
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(table) as lines:
+                rows = [line.split() for line in list(lines)[1:]]
+        except OSError:
+            continue
+        count += sum(1 for row in rows if int(row[2].rsplit(":", 1)[1], 16) == port and row[3] == "01")
+    return count
+
+
+def test_a_burst_of_waits_gets_every_poll_through_a_bounded_pool(opsera_conn, monkeypatch):
+    emulator = opsera_conn
+    run_count = OpseraHook().run_pipeline(BLANK)["runCount"]
+    conn = emulator.connection_dict("admin")
+    conn["extra"]["timeout"] = TIMEOUT
+    monkeypatch.setenv("AIRFLOW_CONN_OPSERA_DEFAULT", json.dumps(conn))
+    emulator.set_fault(route="POST /api/v1/pipeline/status", kind="latency", seconds=LATENCY)
+    retry_waits: list[float] = []
+
+    async def no_sleep(seconds: float) -> None:
+        retry_waits.append(seconds)
+
+    async def burst():
+        hook = OpseraAsyncHook(sleep=no_sleep)
+        answers, connections = [], []
+        try:
+            for _ in range(ROUNDS):
+                polls = (hook.get_pipeline_run_status(BLANK, run_count) for _ in range(WAITS))
+                answers += await asyncio.gather(*polls, return_exceptions=True)
+                connections.append(client_connections(emulator.port))
+        finally:
+            await close_shared_session()
+        return answers, connections
+
+    answers, connections = asyncio.run(burst())
+    assert [type(a).__name__ for a in answers if not isinstance(a, dict)] == []
+    assert {a["status"] for a in answers} == {"running"}
+    assert retry_waits == []  # no poll timed out queueing for a connection
+    assert emulator.request_count("POST", "/api/v1/pipeline/status") == WAITS * ROUNDS
+    assert 0 < max(connections) <= POOL_SIZE
