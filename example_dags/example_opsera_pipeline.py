@@ -41,7 +41,7 @@ with DAG(
     catchup=False,
     params={
         "pipeline_id": Param(BLANK_TEMPLATE, type="string", description="The Opsera pipeline to run"),
-        "poll_interval": Param(POLL_INTERVAL, type="number", minimum=0.1, description="Seconds between polls"),
+        "poll_interval": Param(POLL_INTERVAL, type="number", minimum=1, description="Seconds between polls"),
     },
     tags=["example", "opsera"],
     doc_md=__doc__,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -117,3 +118,55 @@ def string(value: Any, field: str) -> str:
         shown = "an empty string" if isinstance(value, str) else f"{type(value).__name__} {value!r}"
         raise OpseraInputError(f"{field} must be a non-empty string, got {shown}")
     return value.strip()
+
+
+# -- how often and how long a wait polls ---------------------------------------------------------
+
+#: A poll at most once a second: more often only loads Opsera, where a step takes seconds at least.
+MIN_POLL_INTERVAL = 1.0
+#: A poll at least once a day: a longer gap is a wait nobody watches (and a typo more often than not).
+MAX_POLL_INTERVAL = 86_400.0
+#: The longest wait with a limit, 366 days; ``timeout=None`` waits without one.
+MAX_TIMEOUT = 366 * 86_400.0
+
+
+def _number_of_seconds(value: Any, field: str, accepted: str) -> float:
+    """A number, a ``timedelta``, or the text a template renders a number to, as seconds."""
+    if hasattr(value, "total_seconds"):
+        value = value.total_seconds()
+    number: float | None = None
+    if not isinstance(value, bool):
+        try:
+            number = float(value)
+        except (TypeError, ValueError, OverflowError):
+            pass
+    if number is None or not math.isfinite(number):
+        raise OpseraInputError(f"{field} must be {accepted}, got {value!r}")
+    return number
+
+
+def poll_interval(value: Any, field: str = "poll_interval") -> float:
+    """Seconds between two status reads of a wait: finite, from one second to a day."""
+    accepted = f"a number of seconds from {MIN_POLL_INTERVAL:g} to {MAX_POLL_INTERVAL:g} (a day)"
+    number = _number_of_seconds(value, field, accepted)
+    if not MIN_POLL_INTERVAL <= number <= MAX_POLL_INTERVAL:
+        raise OpseraInputError(f"{field} must be {accepted}, got {value!r}")
+    return number
+
+
+def timeout(value: Any, field: str = "timeout", *, allow_none: bool = True) -> float | None:
+    """Seconds a wait may last: finite, more than 0 and at most 366 days; None (or, rendered, "None") for no limit."""
+    if allow_none and (value is None or (isinstance(value, str) and value.strip() in ("", "None"))):
+        return None
+    accepted = f"a number of seconds more than 0 and at most {MAX_TIMEOUT:.0f} (366 days)"
+    if allow_none:
+        accepted += ", or None for no limit"
+    number = _number_of_seconds(value, field, accepted)
+    if not 0 < number <= MAX_TIMEOUT:
+        raise OpseraInputError(f"{field} must be {accepted}, got {value!r}")
+    return number
+
+
+def is_template(value: Any) -> bool:
+    """Whether ``value`` is Jinja text that Airflow renders before ``execute`` (checked once rendered)."""
+    return isinstance(value, str) and any(mark in value for mark in ("{{", "{%", "{#"))

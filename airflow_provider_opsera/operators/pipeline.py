@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -17,24 +17,15 @@ from airflow_provider_opsera.links.opsera import PIPELINE_RUN_URL_KEY, OpseraPip
 from airflow_provider_opsera.waiting.events import checked_event
 from airflow_provider_opsera.waiting.pipeline_run import PipelineRunFollower
 from airflow_provider_opsera.waiting.resumable import ResumableJobMixin
-from airflow_provider_opsera.waiting.watch import (
-    EVENT_STATUS_OF,
-    TIMEOUT,
-    Deadline,
-    FailedPolls,
-    outcome_error,
-    seconds,
-)
+from airflow_provider_opsera.waiting.watch import EVENT_STATUS_OF, TIMEOUT, Deadline, FailedPolls, outcome_error
 
 if TYPE_CHECKING:
     from airflow_provider_opsera.hooks.opsera import OpseraHook
 
 
-def _checked_seconds(value: Any, name: str, *, allow_none: bool = False) -> Any:
-    """Validate a number at DAG-parse time; a template string is checked once rendered."""
-    if isinstance(value, str):
-        return value
-    return seconds(value, name, allow_none=allow_none)
+def _checked_at_parse(check: Callable[[Any], Any], value: Any) -> Any:
+    """A value checked when the DAG is parsed; a template is checked once rendered, in ``execute``."""
+    return value if validation.is_template(value) else check(value)
 
 
 class _PipelineOperator(BaseOperator):
@@ -116,8 +107,9 @@ class OpseraRunPipelineOperator(ResumableJobMixin, _PipelineOperator):
     :param wait_for_completion: wait for the run to end (else return once it started)
     :param deferrable: wait in the triggerer; default: Airflow's
         ``[operators] default_deferrable``
-    :param poll_interval: seconds between two status reads; templated
-    :param timeout: seconds to wait at most (None: no limit); templated
+    :param poll_interval: seconds between two status reads, from 1 to 86400 (a day); templated
+    :param timeout: seconds to wait at most, more than 0 and at most 366 days (None: no limit); templated.
+        Both are checked when the DAG is parsed, or once rendered, before anything is sent
     :param fetch_logs: copy the run's console output into the task log
     :param stop_on_kill: stop the run when the task is killed or times out
     :param opsera_conn_id: the Airflow connection to Opsera; templated
@@ -147,8 +139,8 @@ class OpseraRunPipelineOperator(ResumableJobMixin, _PipelineOperator):
         super().__init__(pipeline_id=pipeline_id, pipeline_name=pipeline_name, opsera_conn_id=opsera_conn_id, **kwargs)
         self.wait_for_completion = wait_for_completion
         self.deferrable = default_deferrable() if deferrable is None else deferrable
-        self.poll_interval = _checked_seconds(poll_interval, "poll_interval")
-        self.timeout = _checked_seconds(timeout, "timeout", allow_none=True)
+        self.poll_interval = _checked_at_parse(validation.poll_interval, poll_interval)
+        self.timeout = _checked_at_parse(validation.timeout, timeout)
         self.fetch_logs = fetch_logs
         self.stop_on_kill = stop_on_kill
         self.run_count: int | None = None
@@ -170,8 +162,9 @@ class OpseraRunPipelineOperator(ResumableJobMixin, _PipelineOperator):
         return f"opsera_timed_out_run:{self.pipeline_id}"
 
     def execute(self, context: Any) -> int:
-        self.poll_interval = seconds(self.poll_interval, "poll_interval")
-        self.timeout = seconds(self.timeout, "timeout", allow_none=True)
+        # rendered templates are checked before anything is sent
+        self.poll_interval = validation.poll_interval(self.poll_interval)
+        self.timeout = validation.timeout(self.timeout)
         self.resolve_pipeline(context)
         self._state_store, self._ti = context.get("task_state_store"), context.get("ti")
         context["ti"].xcom_push(key=PIPELINE_RUN_URL_KEY, value=self.hook.pipeline_url(self.pipeline_id))

@@ -11,6 +11,7 @@ from airflow_provider_opsera.client import validation
 from airflow_provider_opsera.client.pipeline_lookup import check_reference_at_parse, resolve_pipeline_id
 from airflow_provider_opsera.exceptions import OpseraError
 from airflow_provider_opsera.links.opsera import PIPELINE_RUN_URL_KEY, OpseraPipelineRunLink
+from airflow_provider_opsera.sensors.timing import check_trigger_timing
 from airflow_provider_opsera.waiting.events import checked_event
 from airflow_provider_opsera.waiting.pipeline_run import PipelineRunFollower
 from airflow_provider_opsera.waiting.watch import EVENT_STATUS_OF, TIMEOUT, FailedPolls
@@ -36,7 +37,9 @@ class OpseraPipelineRunSensor(BaseSensorOperator):
     :param pipeline_name: instead of ``pipeline_id``, the pipeline's name in Opsera, looked up in the
         pipeline list when the task runs (Power User role); the id found goes to XCom (``pipeline_id``); templated
     :param run_count: the run's number, e.g. ``"{{ ti.xcom_pull('run_pipeline') }}"``; templated
-    :param deferrable: wait in the triggerer; default: Airflow's ``[operators] default_deferrable``
+    :param deferrable: wait in the triggerer; default: Airflow's ``[operators] default_deferrable``.
+        The trigger polls every ``poke_interval`` seconds (1 to 86400) for at most ``timeout`` seconds
+        (more than 0, at most 366 days); other values are refused when the DAG is parsed
     :param fetch_logs: copy the run's console output into the task log
     :param opsera_conn_id: the Airflow connection to Opsera; templated
     """
@@ -62,6 +65,8 @@ class OpseraPipelineRunSensor(BaseSensorOperator):
         self.pipeline_name = pipeline_name
         self.run_count = run_count
         self.deferrable = default_deferrable() if deferrable is None else deferrable
+        if self.deferrable:
+            check_trigger_timing(self)
         self.fetch_logs = fetch_logs
         self.opsera_conn_id = opsera_conn_id
         self._run: PipelineRunFollower | None = None

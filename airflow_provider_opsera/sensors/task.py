@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from airflow_provider_opsera._compat import AirflowSensorTimeout, BaseSensorOperator, default_deferrable
 from airflow_provider_opsera.client import validation
 from airflow_provider_opsera.exceptions import OpseraError
+from airflow_provider_opsera.sensors.timing import check_trigger_timing
 from airflow_provider_opsera.waiting.events import checked_event
 from airflow_provider_opsera.waiting.run_logs import RunLogFollower
 from airflow_provider_opsera.waiting.watch import (
@@ -36,7 +37,9 @@ class OpseraTaskSensor(BaseSensorOperator):
     paused run is waited through; an unknown status counts as still running.
 
     :param opsera_task_id: the Opsera task's id; templated
-    :param deferrable: wait in the triggerer; default: Airflow's ``[operators] default_deferrable``
+    :param deferrable: wait in the triggerer; default: Airflow's ``[operators] default_deferrable``.
+        The trigger polls every ``poke_interval`` seconds (1 to 86400) for at most ``timeout`` seconds
+        (more than 0, at most 366 days); other values are refused when the DAG is parsed
     :param fetch_logs: copy the run's console output (``get_task_logs``) into the task log once it ended
     :param opsera_conn_id: the Airflow connection to Opsera; templated
     """
@@ -56,6 +59,8 @@ class OpseraTaskSensor(BaseSensorOperator):
         super().__init__(**kwargs)
         self.opsera_task_id = opsera_task_id
         self.deferrable = default_deferrable() if deferrable is None else deferrable
+        if self.deferrable:
+            check_trigger_timing(self)
         self.fetch_logs = fetch_logs
         self.opsera_conn_id = opsera_conn_id
         self._watch: StatusWatch | None = None

@@ -19,8 +19,8 @@ class OpseraPipelineRunTrigger(OpseraPollingTrigger):
     :param pipeline_id: the pipeline's id
     :param run_count: the run's number, as ``run`` answered it
     :param opsera_conn_id: the Airflow connection to Opsera
-    :param poll_interval: seconds between two status reads
-    :param timeout: seconds to wait at most (None: no limit)
+    :param poll_interval: seconds between two status reads, from 1 to 86400 (a day)
+    :param timeout: seconds to wait at most, more than 0 and at most 366 days (None: no limit)
     :param end_time: the absolute deadline (epoch seconds); set from ``timeout`` when
         the trigger is created, and kept as is when it is rebuilt in the triggerer
     """

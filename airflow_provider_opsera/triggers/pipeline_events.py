@@ -166,7 +166,7 @@ class OpseraPipelineRunEventTrigger(OpseraPollingTrigger, BaseEventTrigger):
 
     :param pipeline_id: the pipeline's id (24 hexadecimal characters)
     :param opsera_conn_id: the Airflow connection to Opsera
-    :param poll_interval: seconds between two polls
+    :param poll_interval: seconds between two polls, from 1 to 86400 (a day)
     :param outcomes: the outcomes to report, among ``success``, ``failed`` and ``stopped``
         (None: every run that ends); runs with other outcomes are passed over
     """
@@ -180,8 +180,6 @@ class OpseraPipelineRunEventTrigger(OpseraPollingTrigger, BaseEventTrigger):
     ) -> None:
         super().__init__(opsera_conn_id=opsera_conn_id, poll_interval=poll_interval)
         self.pipeline_id = validation.object_id(pipeline_id, "pipeline_id")
-        if self.poll_interval <= 0:
-            raise ValueError(f"poll_interval must be a positive number of seconds, got {poll_interval!r}")
         self.outcomes = run_outcomes(outcomes)
         self._cursor: RunCursor | None = None
         self._watches: dict[int, StatusWatch] = {}

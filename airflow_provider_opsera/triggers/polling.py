@@ -17,6 +17,7 @@ from typing import Any
 # The same import path on Airflow 2.11 and 3.x: triggers run in the triggerer, not the task SDK.
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
+from airflow_provider_opsera.client import validation
 from airflow_provider_opsera.client.status import OpseraRunStatus
 from airflow_provider_opsera.exceptions import OpseraError
 from airflow_provider_opsera.triggers.settle import runs_in_a_triggerer, seconds_before_first_event
@@ -68,8 +69,9 @@ class OpseraPollingTrigger(BaseTrigger):
     ) -> None:
         super().__init__()
         self.opsera_conn_id = opsera_conn_id
-        self.poll_interval = float(poll_interval)
-        self.timeout = None if timeout is None else float(timeout)
+        # checked here too: a trigger may be built directly, e.g. by a DAG author's own operator
+        self.poll_interval = validation.poll_interval(poll_interval)
+        self.timeout = validation.timeout(timeout)
         if end_time is None and self.timeout is not None:
             end_time = self._clock() + self.timeout
         self.end_time = end_time

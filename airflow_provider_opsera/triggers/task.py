@@ -17,8 +17,8 @@ class OpseraTaskTrigger(OpseraPollingTrigger):
 
     :param opsera_task_id: the Opsera task's id
     :param opsera_conn_id: the Airflow connection to Opsera
-    :param poll_interval: seconds between two status reads
-    :param timeout: seconds to wait at most (None: no limit)
+    :param poll_interval: seconds between two status reads, from 1 to 86400 (a day)
+    :param timeout: seconds to wait at most, more than 0 and at most 366 days (None: no limit)
     :param end_time: the absolute deadline (epoch seconds), kept across a triggerer restart
     """
 

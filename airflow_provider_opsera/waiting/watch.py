@@ -115,23 +115,6 @@ class Deadline:
         return interval if remaining is None else max(0.0, min(interval, remaining))
 
 
-def seconds(value: Any, name: str, *, allow_none: bool = False) -> float | None:
-    """A templated number of seconds (rendered templates are strings) as a float."""
-    if value is None or value == "":
-        if allow_none:
-            return None
-        raise ValueError(f"{name} must be a number of seconds")
-    if hasattr(value, "total_seconds"):
-        value = value.total_seconds()
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a number of seconds, got {value!r}") from None
-    if number < 0:
-        raise ValueError(f"{name} must not be negative, got {number}")
-    return number
-
-
 def outcome_error(event_status: str, text: str, console_tail: str = "") -> Exception:
     """The exception that fails the task for a final outcome other than success.
 

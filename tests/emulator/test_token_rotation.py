@@ -74,12 +74,12 @@ def test_a_revoked_token_left_in_the_connection_ends_the_wait_clearly(opsera_con
     run_count = OpseraHook().run_pipeline(BLANK)["runCount"]
     opsera_conn.revoke_token("admin")
     if deferred:
-        trigger = OpseraPipelineRunTrigger(BLANK, run_count, poll_interval=0)
+        trigger = OpseraPipelineRunTrigger(BLANK, run_count, poll_interval=1)
         event = asyncio.run(anext(trigger.run())).payload
         assert event["status"] == "error"
         message = event["message"]
     else:
-        op = OpseraRunPipelineOperator(task_id="run", pipeline_id=BLANK, poll_interval=0, deferrable=False)
+        op = OpseraRunPipelineOperator(task_id="run", pipeline_id=BLANK, poll_interval=1, deferrable=False)
         with pytest.raises(Exception) as caught:
             op._wait_in_worker(run_count)
         message = str(caught.value)

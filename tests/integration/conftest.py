@@ -59,7 +59,7 @@ def load_example_dag(airflow_db, monkeypatch):
 
 @pytest.fixture
 def emulator_connection(fast_emulator, monkeypatch):
-    """``opsera_default`` pointing at an emulator running 200x real time, polled every 0.2 s."""
+    """``opsera_default`` pointing at an emulator running 200x real time, polled every second."""
     monkeypatch.setenv("AIRFLOW_CONN_OPSERA_DEFAULT", fast_emulator.connection_json("admin"))
-    monkeypatch.setenv("OPSERA_EXAMPLE_POLL_INTERVAL", "0.2")
+    monkeypatch.setenv("OPSERA_EXAMPLE_POLL_INTERVAL", "1")
     return fast_emulator

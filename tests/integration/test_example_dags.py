@@ -1,6 +1,6 @@
 """The example DAGs through ``dag.test()``: tasks, triggers (run in-process) and resume methods, for real.
 
-The emulator runs at 200x real time and the DAGs poll every 0.2 s, so each DAG takes seconds.
+The emulator runs at 200x real time and the DAGs poll every second, so each DAG takes seconds.
 """
 
 from __future__ import annotations

@@ -39,7 +39,7 @@ def opsera(set_conn, token, requests_mock):
 
 
 def run_operator(**kwargs) -> OpseraRunPipelineOperator:
-    op = OpseraRunPipelineOperator(task_id="run_pipeline", deferrable=False, poll_interval=0, **kwargs)
+    op = OpseraRunPipelineOperator(task_id="run_pipeline", deferrable=False, poll_interval=1, **kwargs)
     op._sleep = lambda seconds: None
     return op
 

@@ -178,9 +178,9 @@ def test_not_waiting_returns_the_run_count_at_once(opsera, clock):
 
 def test_templated_numbers_are_read_as_numbers(opsera, clock):
     opsera.post(STATUS, [status("running"), status("success")])
-    op = make_operator(clock, poll_interval="0.5", timeout="120")
+    op = make_operator(clock, poll_interval="1.5", timeout="120")
     assert op.execute(make_context()) == 3
-    assert clock.sleeps == [0.5]
+    assert clock.sleeps == [1.5]
 
 
 # -- timeout and kill: no orphaned runs --

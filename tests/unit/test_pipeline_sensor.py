@@ -103,21 +103,22 @@ def event(status_: str, message: str = "from Opsera") -> dict:
 
 def test_resume_prints_the_console_and_ends_like_the_run(opsera, task_log):
     opsera.post(LOGS, json=newest_first(*LINES))
-    make_sensor(deferrable=True).execute_complete(make_context(), event("success"))
+    make_sensor(deferrable=True, poke_interval=10).execute_complete(make_context(), event("success"))
     assert task_log.count("[deploy] three") == 1
     with pytest.raises(AirflowFailException):
-        make_sensor(deferrable=True).execute_complete(make_context(), event("stopped"))
+        make_sensor(deferrable=True, poke_interval=10).execute_complete(make_context(), event("stopped"))
 
 
 def test_a_timeout_fails_the_sensor_and_leaves_the_run_alone(opsera):
+    sensor = make_sensor(deferrable=True, poke_interval=10)
     with pytest.raises(AirflowSensorTimeout, match="left alone"):
-        make_sensor(deferrable=True).execute_complete(make_context(), event("timeout", "did not finish."))
+        sensor.execute_complete(make_context(), event("timeout", "did not finish."))
     assert calls(opsera, STOP) == 0
 
 
 def test_soft_fail_turns_a_deferred_timeout_into_a_skip(opsera):
     from airflow_provider_opsera._compat import AirflowSkipException
 
-    sensor = make_sensor(deferrable=True, soft_fail=True)
+    sensor = make_sensor(deferrable=True, poke_interval=10, soft_fail=True)
     with pytest.raises(AirflowSkipException):
         sensor.resume_execution("execute_complete", {"event": event("timeout")}, make_context())

@@ -64,9 +64,9 @@ def test_resume(opsera, task_log):
     def event(status: str, message: str) -> dict:
         return {"status": status, "message": message, "opsera_task_id": TASK_ID}
 
-    make_sensor(deferrable=True).execute_complete(make_context(), event("success", "done"))
+    make_sensor(deferrable=True, poke_interval=10).execute_complete(make_context(), event("success", "done"))
     assert "[push] Pushed" in task_log.text()
     with pytest.raises(AirflowException, match="failed"):
-        make_sensor(deferrable=True).execute_complete(make_context(), event("failed", "x"))
+        make_sensor(deferrable=True, poke_interval=10).execute_complete(make_context(), event("failed", "x"))
     with pytest.raises(AirflowSensorTimeout):
-        make_sensor(deferrable=True).execute_complete(make_context(), event("timeout", "late"))
+        make_sensor(deferrable=True, poke_interval=10).execute_complete(make_context(), event("timeout", "late"))

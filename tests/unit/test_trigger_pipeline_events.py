@@ -206,7 +206,7 @@ def test_defaults():
         ({"pipeline_id": "deploy-web-portal"}, "pipeline_id must be a 24-character hexadecimal Opsera id"),
         ({"pipeline_id": PIPELINE_ID, "outcomes": ["succeeded"]}, "'succeeded' is not one of success, failed, stopped"),
         ({"pipeline_id": PIPELINE_ID, "outcomes": []}, "outcomes must name at least one of"),
-        ({"pipeline_id": PIPELINE_ID, "poll_interval": 0}, "poll_interval must be a positive number"),
+        ({"pipeline_id": PIPELINE_ID, "poll_interval": 0}, r"poll_interval must be .* 1 to 86400 \(a day\), got 0"),
     ],
 )
 def test_bad_arguments_are_refused_naming_what_is_wrong(kwargs, complaint):
