@@ -31,7 +31,7 @@ def is_console_output(record: Any) -> bool:
 
 
 def _as_json(value: Any) -> str | None:
-    """``value`` as one line of JSON; None when it is nested too deeply to write out."""
+    """``value`` as one line of JSON; None when it cannot be written out (nested too deeply, say)."""
     try:
         return json.dumps(value, sort_keys=True, ensure_ascii=False, default=repr)
     except (RecursionError, TypeError, ValueError):
