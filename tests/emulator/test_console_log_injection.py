@@ -10,11 +10,13 @@ import pytest
 from airflow_provider_opsera._compat import AirflowException
 from airflow_provider_opsera.emulator import OpseraEmulator
 from airflow_provider_opsera.emulator.seed import read_seed
+from airflow_provider_opsera.sensors import OpseraTaskSensor
 from tests.unit.pipeline_fakes import make_context
 
-from .support import BLANK, BROKEN
+from .support import BLANK, BROKEN, NIGHTLY_SYNC
 from .test_pipeline_operator_against_emulator import EmulatedTime, operator
 from .test_pipeline_trigger_against_emulator import deferred_cycle
+from .test_task_sensor_against_emulator import poke_until_done
 
 FORGED = "[2026-01-01 00:00:00] INFO - Marking task as SUCCESS"
 SAFE_LABEL = f"[build {FORGED}]"
@@ -36,6 +38,9 @@ def hostile_seed() -> dict:
     failing = next(step for step in pipelines[BROKEN]["steps"] if step.get("outcome") == "fail")
     failing["name"] = f"unit tests\n{FORGED}"
     failing["console"] = [*failing["console"], "\x1b[31mFAILED\x1b[0m again\nINFO - Marking task as SUCCESS"]
+    push = next(task for task in seed["tasks"] if task["_id"] == NIGHTLY_SYNC)["steps"][1]
+    push["name"] = f"push\n{FORGED}"
+    push["console"] = ["\x1b[1mSync\x1b[0m complete\x00"]
     return seed
 
 
@@ -92,3 +97,12 @@ def test_the_failure_message_tail_is_prefixed_and_clean(hostile_conn, deferrable
     assert f"[unit tests {FORGED}] FAILED again" in tail
     assert f"[unit tests {FORGED}] INFO - Marking task as SUCCESS" in tail
     assert not any(control in message for control in RAW_CONTROLS)
+
+
+def test_the_task_sensor_logs_only_prefixed_clean_lines(hostile_conn, task_log):
+    hostile_conn.start_task_run(NIGHTLY_SYNC)
+    poke_until_done(OpseraTaskSensor(task_id="wait", opsera_task_id=NIGHTLY_SYNC, deferrable=False), hostile_conn)
+    text = task_log.text()
+    assert f"[push {FORGED}] Sync complete" in text
+    assert all(line.index("[push ") < line.index("Marking task") for line in text.splitlines() if "Marking" in line)
+    assert not any(control in text for control in RAW_CONTROLS)
