@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_provider_opsera._compat import BaseOperator, mask_secret
 from airflow_provider_opsera.client import validation
-from airflow_provider_opsera.exceptions import OpseraError
+from airflow_provider_opsera.exceptions import OpseraError, OpseraInputError
 from airflow_provider_opsera.writing import record_checks
 from airflow_provider_opsera.writing.diffing import diff_root_properties, json_equal, render, secret_strings
 
@@ -37,11 +37,16 @@ class OpseraUpdateToolOperator(BaseOperator):
     When nothing differs nothing is sent.
 
     Opsera replaces a root property as a whole: to change ``configuration.jenkinsUrl``, send the
-    complete ``configuration`` object. The diff lists nested keys the update would remove.
+    complete ``configuration`` object. An update that would drop a nested key the tool holds (say
+    ``configuration.secretKey``, left out of the new ``configuration``) fails naming the keys and
+    sends nothing, unless ``allow_removing_keys=True``. A root key the tool does not have and tools
+    do not carry (a typo such as ``configuraton``) fails too, naming the closest known key, unless
+    ``allow_unknown_fields=True``. A dry run fails the same way, so it tells whether the update would.
 
     Before sending, the previous values of the changed properties are pushed to XCom under
     ``previous_values``; feeding that dict back as ``tool`` reverts the change (a property the
-    tool did not have is reverted to ``null``). These values are the tool's real values, secrets
+    tool did not have is reverted to ``null``; a revert that drops keys the update added needs
+    ``allow_removing_keys=True``). These values are the tool's real values, secrets
     included (Opsera keeps credentials as vault references); the secrets masker is told about
     them so they do not appear in logs.
 
@@ -49,6 +54,8 @@ class OpseraUpdateToolOperator(BaseOperator):
     :param tool: the root properties to change, e.g. ``{"description": "..."}``. ``_id`` cannot be
         changed; ``createdAt``/``updatedAt`` are left out with a warning. Templated.
     :param dry_run: only show the diff; send nothing and return the changes that would be sent.
+    :param allow_removing_keys: let the update drop nested keys the tool holds (they are named in the log).
+    :param allow_unknown_fields: send root keys the tool does not have and tools do not carry (with a warning).
     :param opsera_conn_id: the Opsera connection (its token needs the ``api`` or ``registry`` scope).
     :return: the tool as Opsera holds it after the update (or the would-be changes for a dry run).
     """
@@ -63,6 +70,8 @@ class OpseraUpdateToolOperator(BaseOperator):
         tool_id: str,
         tool: dict[str, Any] | str,
         dry_run: bool = False,
+        allow_removing_keys: bool = False,
+        allow_unknown_fields: bool = False,
         opsera_conn_id: str = "opsera_default",
         **kwargs: Any,
     ) -> None:
@@ -70,6 +79,8 @@ class OpseraUpdateToolOperator(BaseOperator):
         self.tool_id = tool_id
         self.tool = tool
         self.dry_run = dry_run
+        self.allow_removing_keys = allow_removing_keys
+        self.allow_unknown_fields = allow_unknown_fields
         self.opsera_conn_id = opsera_conn_id
 
     @cached_property
@@ -92,6 +103,8 @@ class OpseraUpdateToolOperator(BaseOperator):
         for secret in {*secret_strings(current), *secret_strings(wanted)}:
             if len(secret) >= MIN_SECRET_LENGTH:  # masking "true" or "443" everywhere would garble logs
                 mask_secret(secret)
+        for warning in record_checks.tool_root_keys(wanted, current, allow_unknown=self.allow_unknown_fields):
+            self.log.warning(warning)
         diff = diff_root_properties(current, wanted)
         title = f"tool {tool_id} ({current.get('name', 'unnamed')})"
 
@@ -110,16 +123,16 @@ class OpseraUpdateToolOperator(BaseOperator):
         )
         if diff.unchanged:
             self.log.info("Already as requested, not sent: %s", ", ".join(diff.unchanged))
-        for key, nested in diff.removed_nested.items():
-            self.log.warning(
-                "%s replaces the whole %r property: %s would be removed from it. "
-                "Include them in %r to keep them.",
-                "The update" if not self.dry_run else "This update",
-                key,
-                ", ".join(nested),
-                key,
+        removing = ", ".join(diff.removed_keys)
+        if diff.removed_keys and not self.allow_removing_keys:
+            raise OpseraInputError(
+                f"The update of {title} would remove {removing}: Opsera replaces a root property as a "
+                "whole, and the new value leaves them out. Nothing was sent. Include them in the new value "
+                "to keep them, or pass allow_removing_keys=True to remove them."
             )
         if self.dry_run:
+            if diff.removed_keys:
+                self.log.warning("Dry run: the update would remove %s (allow_removing_keys=True).", removing)
             self.log.info("Dry run: nothing was sent to Opsera.")
             return dict(diff.changed)
 
@@ -128,6 +141,8 @@ class OpseraUpdateToolOperator(BaseOperator):
         self.hook.update_tool(tool_id, diff.changed)
         after = self.hook.get_tool(tool_id)
         self._verify(tool_id, diff.changed, after)
+        if diff.removed_keys:
+            self.log.warning("Removed %s from %s (allow_removing_keys=True).", removing, title)
         self.log.info(
             "Updated %s: %s. Read back and verified; previous values are in XCom %r.",
             title,

@@ -130,6 +130,21 @@ def changes_between(before: Any, after: Any, path: str) -> list[Change]:
     return [Change(path, before, after)]
 
 
+def removed_keys(before: Any, after: Any, path: str) -> list[str]:
+    """Paths of the keys ``before`` holds, at any depth, that ``after`` no longer has.
+
+    Secret-looking objects are looked into too: only key names are returned, never values.
+    """
+    if not isinstance(before, Mapping):
+        return []
+    if not isinstance(after, Mapping):
+        return [f"{path}.{key}" for key in before]
+    gone: list[str] = []
+    for key, value in before.items():
+        gone += [f"{path}.{key}"] if key not in after else removed_keys(value, after[key], f"{path}.{key}")
+    return gone
+
+
 @dataclass(frozen=True)
 class RootPropertyDiff:
     """How an update of root properties would change a record: the basis of the tool update."""
@@ -138,7 +153,7 @@ class RootPropertyDiff:
     previous: dict[str, Any]  # key -> the value now; None for a key the record does not have yet
     unchanged: list[str]
     lines: list[str]  # readable, masked
-    removed_nested: dict[str, list[str]]  # root key -> nested keys the update would drop
+    removed_keys: list[str]  # paths of nested keys the update would drop, e.g. configuration.secretKey
 
     @property
     def empty(self) -> bool:
@@ -150,7 +165,7 @@ def diff_root_properties(current: Mapping[str, Any], wanted: Mapping[str, Any]) 
     previous: dict[str, Any] = {}
     unchanged: list[str] = []
     lines: list[str] = []
-    removed_nested: dict[str, list[str]] = {}
+    removed: list[str] = []
     for key, value in wanted.items():
         before = current.get(key, _MISSING)
         if before is not _MISSING and json_equal(before, value):
@@ -160,10 +175,8 @@ def diff_root_properties(current: Mapping[str, Any], wanted: Mapping[str, Any]) 
         previous[key] = None if before is _MISSING else before
         found = changes_between(before, value, key)
         lines += [change.describe() for change in found] or [Change(key, before, value).describe()]
-        gone = [change.path.split(".", 1)[1] for change in found if change.after is _MISSING and "." in change.path]
-        if gone:
-            removed_nested[key] = gone
-    return RootPropertyDiff(changed, previous, unchanged, lines, removed_nested)
+        removed += removed_keys(before, value, key)
+    return RootPropertyDiff(changed, previous, unchanged, lines, removed)
 
 
 def field_differences(existing: Mapping[str, Any], wanted: Mapping[str, Any]) -> list[str]:

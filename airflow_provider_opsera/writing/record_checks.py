@@ -54,6 +54,31 @@ def tool_update(tool: Any, tool_id: str) -> tuple[dict[str, Any], list[str]]:
     return changes, dropped
 
 
+# Root properties of every tool in Opsera's registry; a tool may carry more, which count as known too.
+TOOL_FIELDS = (
+    "name",
+    "description",
+    "tool_identifier",
+    "tool_type_identifier",
+    "owner",
+    "roles",
+    "tags",
+    "active",
+    "configuration",
+    "account",
+)
+
+
+def tool_root_keys(wanted: Mapping[str, Any], current: Mapping[str, Any], *, allow_unknown: bool) -> list[str]:
+    """Refuse root keys the tool does not have and tools do not carry (or, with ``allow_unknown``, warn).
+
+    Opsera stores any root key it is sent: a misspelt ``configuraton`` would sit beside the
+    ``configuration`` it was meant to change.
+    """
+    extra = [key for key in current if key not in TOOL_FIELDS and key != "_id" and key not in SERVER_MANAGED_FIELDS]
+    return known_fields(wanted, (*TOOL_FIELDS, *extra), "tool", allow_unknown=allow_unknown)
+
+
 # -- Insights data (v2) records ------------------------------------------------------------------
 #
 # Opsera stores whatever it is sent, so a misspelt key ("buisness") would be stored beside the

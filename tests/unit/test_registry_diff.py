@@ -75,7 +75,7 @@ def test_a_nested_change_is_shown_by_path_with_secrets_masked_and_removals_named
         '- configuration.userName: "bot" (removed)',
         f'~ configuration.secretKey: "{MASK}" -> "{MASK}" (changed)',
     ]
-    assert diff.removed_nested == {"configuration": ["userName"]}
+    assert diff.removed_keys == ["configuration.userName"]
     assert "vault-ref" not in "\n".join(diff.lines)
 
 

@@ -127,7 +127,7 @@ def test_only_changed_keys_are_sent_then_read_back(requests_mock, opsera, contex
 
 def test_previous_values_revert_the_change_when_fed_back(requests_mock, opsera, context):
     wanted = {"description": "Rebuilt", "active": False, "owner_team": "platform"}
-    operator(tool=wanted).execute(context)
+    operator(tool=wanted, allow_unknown_fields=True).execute(context)
     previous = context["ti"].xcom["previous_values"]
     assert previous == {"description": "Production Jenkins", "active": True, "owner_team": None}
 
@@ -173,7 +173,7 @@ def test_secrets_never_reach_the_log(requests_mock, opsera, context, captured):
         },
         "apiToken": "brand-new-token-value",
     }
-    operator(tool=tool).execute(context)
+    operator(tool=tool, allow_unknown_fields=True).execute(context)
     log = captured()
     for secret in ("vault-reference-4f1c9a", "vault-reference-NEW-77", "hunter2-plain", "hunter3-plain",
                    "brand-new-token-value"):
@@ -183,11 +183,12 @@ def test_secrets_never_reach_the_log(requests_mock, opsera, context, captured):
     assert context["ti"].xcom["previous_values"]["configuration"]["secretKey"] == "vault-reference-4f1c9a"
 
 
-def test_nested_keys_an_update_would_remove_are_warned_about(requests_mock, opsera, context, captured):
-    operator(tool={"configuration": {"jenkinsUrl": "https://new"}}, dry_run=True).execute(context)
+def test_nested_keys_an_update_would_remove_are_named_in_a_dry_run(requests_mock, opsera, context, captured):
+    tool = {"configuration": {"jenkinsUrl": "https://new"}}
+    operator(tool=tool, dry_run=True, allow_removing_keys=True).execute(context)
     log = captured()
     assert "- configuration.userName" in log
-    assert "userName, secretKey, nested would be removed" in log
+    assert "the update would remove configuration.userName, configuration.secretKey, configuration.nested" in log
 
 
 def test_server_fields_are_dropped_with_a_warning(requests_mock, opsera, context, captured):
