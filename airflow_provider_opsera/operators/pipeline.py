@@ -13,7 +13,7 @@ from airflow_provider_opsera.client.pipeline_lookup import check_reference_at_pa
 from airflow_provider_opsera.client.status import OpseraRunStatus, RunOutcome
 from airflow_provider_opsera.client.token import expires_before_wait_ends
 from airflow_provider_opsera.exceptions import OpseraAmbiguousRequestError, OpseraError
-from airflow_provider_opsera.links.opsera import PIPELINE_RUN_URL_KEY, OpseraPipelineRunLink
+from airflow_provider_opsera.links.opsera import OpseraPipelineRunLink, publish_run_url, remember_run_url
 from airflow_provider_opsera.waiting.events import checked_event
 from airflow_provider_opsera.waiting.pipeline_run import PipelineRunFollower
 from airflow_provider_opsera.waiting.resumable import ResumableJobMixin
@@ -167,7 +167,7 @@ class OpseraRunPipelineOperator(ResumableJobMixin, _PipelineOperator):
         self.timeout = validation.timeout(self.timeout)
         self.resolve_pipeline(context)
         self._state_store, self._ti = context.get("task_state_store"), context.get("ti")
-        context["ti"].xcom_push(key=PIPELINE_RUN_URL_KEY, value=self.hook.pipeline_url(self.pipeline_id))
+        publish_run_url(self, context["ti"], self.hook.pipeline_url(self.pipeline_id))
         return self.execute_resumable(context)
 
     # -- starting the run --
@@ -348,6 +348,7 @@ class OpseraRunPipelineOperator(ResumableJobMixin, _PipelineOperator):
         self._state_store, self._ti = context.get("task_state_store"), context.get("ti")
         run = self._follower(self.pipeline_id, run_count)
         status, message = event["status"], event["message"]
+        remember_run_url(self, self.hook.pipeline_url(self.pipeline_id))
         if status != TIMEOUT:
             self._run_ended = status in EVENT_STATUS_OF.values()
         run.pull_logs()

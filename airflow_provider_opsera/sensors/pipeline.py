@@ -10,7 +10,7 @@ from airflow_provider_opsera._compat import AirflowSensorTimeout, BaseSensorOper
 from airflow_provider_opsera.client import validation
 from airflow_provider_opsera.client.pipeline_lookup import check_reference_at_parse, resolve_pipeline_id
 from airflow_provider_opsera.exceptions import OpseraError
-from airflow_provider_opsera.links.opsera import PIPELINE_RUN_URL_KEY, OpseraPipelineRunLink
+from airflow_provider_opsera.links.opsera import OpseraPipelineRunLink, publish_run_url, remember_run_url
 from airflow_provider_opsera.sensors.timing import check_trigger_timing
 from airflow_provider_opsera.waiting.events import checked_event
 from airflow_provider_opsera.waiting.pipeline_run import PipelineRunFollower
@@ -81,7 +81,7 @@ class OpseraPipelineRunSensor(BaseSensorOperator):
     def execute(self, context: Any) -> Any:
         self.run_count = validation.positive_int(self.run_count, "run_count")
         self.pipeline_id = resolve_pipeline_id(self.hook, self.pipeline_id, self.pipeline_name, context, self.log)
-        context["ti"].xcom_push(key=PIPELINE_RUN_URL_KEY, value=self.hook.pipeline_url(self.pipeline_id))
+        publish_run_url(self, context["ti"], self.hook.pipeline_url(self.pipeline_id))
         if self.deferrable:
             # imported here: Airflow's trigger base is not needed to parse a DAG
             from airflow_provider_opsera.triggers.pipeline import OpseraPipelineRunTrigger
@@ -131,6 +131,7 @@ class OpseraPipelineRunSensor(BaseSensorOperator):
             subject=f"the wait for run {self.run_count} of Opsera pipeline {self.pipeline_id or self.pipeline_name}",
             fields={"pipeline_id": validation.object_id, "run_count": validation.positive_int},
         )
+        remember_run_url(self, self.hook.pipeline_url(event["pipeline_id"]))
         run = self._follower(event["pipeline_id"], event["run_count"])
         status, message = event["status"], event["message"]
         run.pull_logs()
