@@ -1,4 +1,4 @@
-"""Every Opsera API call the provider makes: path, method, accepted token scopes.
+"""Every Opsera API call the provider makes: path, method, accepted token scopes, largest answer read.
 
 This table is the only place that knows a URL path. Paths the public documents do
 not give are marked ``inferred=True``; correct them here and nowhere else.
@@ -34,6 +34,13 @@ ALL_SCOPES = (
 # Opsera answers list and log reads with at most this many records.
 RECORD_CAP = 1000
 
+# The most bytes of an answer a call reads (decompressed): an answer past it is an error, not memory spent.
+# A status or a single record is a few KiB; a page of 1000 records or console output can be large.
+STATUS_BODY_CAP = 2**20
+RECORD_BODY_CAP = 8 * 2**20
+LIST_BODY_CAP = 32 * 2**20
+LOG_BODY_CAP = 64 * 2**20
+
 
 @dataclass(frozen=True)
 class Endpoint:
@@ -48,9 +55,11 @@ class Endpoint:
     idempotent: bool = True
     #: Power User role (or higher) needed, instead of object-level RBAC
     needs_power_user: bool = False
+    #: the most bytes of the answer read
+    body_cap: int = STATUS_BODY_CAP
 
 
-def _e(name: str, method: str, path: str, *scopes: str, **flags: bool) -> Endpoint:
+def _e(name: str, method: str, path: str, *scopes: str, **flags: bool | int) -> Endpoint:
     return Endpoint(name=name, method=method, path=path, scopes=scopes, **flags)
 
 
@@ -73,33 +82,56 @@ ENDPOINTS: dict[str, Endpoint] = {
         _e("pipeline_status", "POST", "/api/v1/pipeline/status", *_PIPELINE_RUN_READ),
         _e("pipeline_reset", "POST", "/api/v1/pipeline/reset", *_PIPELINE_WRITE),
         _e("pipeline_stop", "POST", "/api/v1/pipeline/stop", *_PIPELINE_WRITE),
-        _e("pipeline_summary", "POST", "/api/v1/pipeline/summary", *_PIPELINE_READ),
-        _e("pipeline_logs", "POST", "/api/v1/pipeline/logs", *_PIPELINE_RUN_READ),
-        _e("pipeline_list", "GET", "/api/v1/pipeline/pipelines", *_PIPELINE_READ, needs_power_user=True),
+        _e("pipeline_summary", "POST", "/api/v1/pipeline/summary", *_PIPELINE_READ, body_cap=RECORD_BODY_CAP),
+        _e("pipeline_logs", "POST", "/api/v1/pipeline/logs", *_PIPELINE_RUN_READ, body_cap=LOG_BODY_CAP),
+        _e(
+            "pipeline_list",
+            "GET",
+            "/api/v1/pipeline/pipelines",
+            *_PIPELINE_READ,
+            needs_power_user=True,
+            body_cap=LIST_BODY_CAP,
+        ),
         # Tool registry (v1)
-        _e("tool_list", "GET", "/api/v1/registry/tools", *_REGISTRY_READ, needs_power_user=True),
-        _e("tool_summary", "POST", "/api/v1/registry/summary", *_REGISTRY_READ),
-        _e("tool_update", "POST", "/api/v1/registry/update", *_REGISTRY_WRITE),
+        _e(
+            "tool_list", "GET", "/api/v1/registry/tools", *_REGISTRY_READ, needs_power_user=True, body_cap=LIST_BODY_CAP
+        ),
+        _e("tool_summary", "POST", "/api/v1/registry/summary", *_REGISTRY_READ, body_cap=RECORD_BODY_CAP),
+        _e("tool_update", "POST", "/api/v1/registry/update", *_REGISTRY_WRITE, body_cap=RECORD_BODY_CAP),
         # Tasks (v1): methods and descriptions are documented, the paths are not.
-        _e("task_list", "GET", "/api/v1/task/tasks", *_TASKS_READ, inferred=True),
-        _e("task_summary", "POST", "/api/v1/task/summary", *_TASKS_READ, inferred=True),
+        _e("task_list", "GET", "/api/v1/task/tasks", *_TASKS_READ, inferred=True, body_cap=LIST_BODY_CAP),
+        _e("task_summary", "POST", "/api/v1/task/summary", *_TASKS_READ, inferred=True, body_cap=RECORD_BODY_CAP),
         _e("task_status", "POST", "/api/v1/task/status", *_TASKS_READ, inferred=True),
-        _e("task_logs", "GET", "/api/v1/task/logs", *_TASKS_READ, inferred=True),
+        _e("task_logs", "GET", "/api/v1/task/logs", *_TASKS_READ, inferred=True, body_cap=LOG_BODY_CAP),
         # Audit logs (v1)
-        _e("user_activity", "GET", "/api/v1/logs/user/actions", *_AUDIT_READ, needs_power_user=True),
-        _e("token_activity", "GET", "/api/v1/logs/user/tokens", *_AUDIT_READ, needs_power_user=True),
+        _e(
+            "user_activity",
+            "GET",
+            "/api/v1/logs/user/actions",
+            *_AUDIT_READ,
+            needs_power_user=True,
+            body_cap=LOG_BODY_CAP,
+        ),
+        _e(
+            "token_activity",
+            "GET",
+            "/api/v1/logs/user/tokens",
+            *_AUDIT_READ,
+            needs_power_user=True,
+            body_cap=LOG_BODY_CAP,
+        ),
         # Insights data (v2)
         _e("project_create", "POST", "/api/v2/data/project", *_DATA_WRITE),
-        _e("project_list", "GET", "/api/v2/data/projects", *_DATA_READ),
-        _e("project_get", "GET", "/api/v2/data/project/{projectId}", *_DATA_READ),
+        _e("project_list", "GET", "/api/v2/data/projects", *_DATA_READ, body_cap=LIST_BODY_CAP),
+        _e("project_get", "GET", "/api/v2/data/project/{projectId}", *_DATA_READ, body_cap=RECORD_BODY_CAP),
         _e("person_create", "POST", "/api/v2/data/people", *_DATA_WRITE),
-        _e("person_list", "GET", "/api/v2/data/people", *_DATA_READ),
+        _e("person_list", "GET", "/api/v2/data/people", *_DATA_READ, body_cap=LIST_BODY_CAP),
         _e("person_get", "GET", "/api/v2/data/people/{email}", *_DATA_READ),
         # Opsera rejects neither a duplicate hierarchy link nor a duplicate mapping.
         _e("org_hierarchy_create", "POST", "/api/v2/data/org-hierarchy", *_DATA_WRITE, idempotent=False),
         _e("mapping_create", "POST", "/api/v2/data/mapping", *_DATA_WRITE, idempotent=False),
         # One older page says /mappings for the list; the newer one is used.
-        _e("mapping_list", "GET", "/api/v2/data/mapping", *_DATA_READ),
+        _e("mapping_list", "GET", "/api/v2/data/mapping", *_DATA_READ, body_cap=LIST_BODY_CAP),
         _e("mapping_get", "GET", "/api/v2/data/mapping/{mappingId}", *_DATA_READ),
     )
 }

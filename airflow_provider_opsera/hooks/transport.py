@@ -1,0 +1,244 @@
+"""What both HTTP clients do alike with the wire: redirects refused, TLS failures named, bodies capped, proxies chosen.
+
+The sync hook (requests) and the async client (aiohttp) raise the same errors with the
+same words; each only adapts its library's objects to these functions.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import ssl
+import threading
+from functools import lru_cache
+from typing import Any
+
+from airflow_provider_opsera.client.api import Endpoint
+from airflow_provider_opsera.exceptions import OpseraBadResponseError, OpseraConnectionConfigError
+from airflow_provider_opsera.hooks.responses import describe, scrub
+
+#: bytes asked of the network per read while a body of unknown size is collected
+READ_CHUNK = 64 * 1024
+LOCATION_CHARS = 200
+
+
+class OpseraRedirectError(OpseraConnectionConfigError):
+    """Opsera's address answered with a redirect, which is never followed."""
+
+
+class OpseraTLSError(OpseraConnectionConfigError):
+    """The TLS handshake failed: the request, and its token, were never sent."""
+
+    may_have_reached_server = False
+
+
+class OpseraResponseTooLargeError(OpseraBadResponseError):
+    """The answer is larger than the call ever needs; the rest of it was not read."""
+
+
+# -- redirects --
+
+
+def refused_redirect(
+    endpoint: Endpoint, status: int, location: str | None, base_url: str
+) -> OpseraRedirectError | None:
+    """The error for a redirect answer (both clients send with redirects off), or None for any other answer.
+
+    Following one would resend a POST (a run request, a record) to wherever it points, with the token.
+    """
+    if not (300 <= status < 400 and location):
+        return None
+    return OpseraRedirectError(
+        f"{describe(endpoint)} answered HTTP {status}, a redirect to {scrub(location, LOCATION_CHARS)!r}, "
+        "which the provider does not follow: a redirect could carry the request and its token elsewhere. "
+        f"If the Opsera API has moved, set the connection's Host (now {base_url}) to its new address.",
+        status_code=status,
+        endpoint=endpoint.name,
+    )
+
+
+# -- TLS --
+
+_EXPIRED = {9: "is not valid yet", 10: "has expired"}
+_WRONG_NAME = {62, 63, 64}  # host name, email, IP address mismatch
+_UNTRUSTED = {2, 18, 19, 20, 21}  # no issuer, self-signed, unknown CA
+_PLAIN_HTTP = ("WRONG_VERSION_NUMBER", "RECORD_LAYER_FAILURE", "PACKET_LENGTH_TOO_LONG", "UNKNOWN_PROTOCOL")
+_HANDSHAKE = ("HANDSHAKE", "ALERT", "NO_PROTOCOLS_AVAILABLE", "UNSUPPORTED_PROTOCOL", "NO_SHARED_CIPHER")
+_VERIFY_OFF = (
+    "Setting the extra 'verify' to false skips the check: do that only on purpose, "
+    "as anyone in between can then read the token."
+)
+
+
+def find_cause(error: BaseException, kinds: type | tuple[type, ...], *, own: bool = False) -> BaseException | None:
+    """The first exception of ``kinds`` among ``error``, its causes and the errors libraries wrap in their args.
+
+    ``own``: only an exception of the module that defines ``kinds`` (aiohttp's errors subclass ssl's too).
+    """
+    modules = {kind.__module__ for kind in (kinds if isinstance(kinds, tuple) else (kinds,))}
+    seen: set[int] = set()
+    pending: list[Any] = [error]
+    while pending:
+        item = pending.pop(0)
+        if not isinstance(item, BaseException) or id(item) in seen:
+            continue
+        seen.add(id(item))
+        if isinstance(item, kinds) and (not own or type(item).__module__ in modules):
+            return item
+        pending.extend(item.args)
+        pending.extend(getattr(item, name, None) for name in ("reason", "certificate_error", "os_error"))
+        pending.extend((item.__cause__, item.__context__))
+    return None
+
+
+def tls_error(endpoint: Endpoint, base_url: str, error: BaseException) -> OpseraTLSError | None:
+    """The error for a failed TLS handshake, saying what is wrong and which setting fixes it; None for others."""
+    cause = find_cause(error, ssl.SSLError, own=True)
+    if cause is None:
+        return None
+    if isinstance(cause, ssl.SSLCertVerificationError):
+        what, fix = _certificate_problem(base_url, cause)
+    else:
+        reason = str(getattr(cause, "reason", None) or cause).upper()
+        if any(word in reason for word in _PLAIN_HTTP):
+            what = f"{base_url} answered the TLS handshake in plain HTTP ({cause.reason or cause})"
+            fix = "Is the scheme wrong? The connection's Host must start with the scheme the server speaks."
+        elif any(word in reason for word in _HANDSHAKE):
+            what = f"the TLS handshake with {base_url} failed ({cause.reason or cause})"
+            fix = "The server accepts no TLS version or cipher this Python offers, or wants a client certificate."
+        else:
+            return None  # e.g. a connection cut in the middle of an answer: not known to be before sending
+    return OpseraTLSError(f"{describe(endpoint)} was not sent: {what}. {fix}", endpoint=endpoint.name)
+
+
+def _certificate_problem(base_url: str, cause: ssl.SSLCertVerificationError) -> tuple[str, str]:
+    code, detail = cause.verify_code, cause.verify_message or cause.reason or str(cause)
+    if code in _EXPIRED:
+        return (
+            f"the TLS certificate of {base_url} {_EXPIRED[code]} ({detail})",
+            f"The server's certificate must be renewed (or the machine's clock is wrong). {_VERIFY_OFF}",
+        )
+    if code in _WRONG_NAME:
+        return (
+            f"the TLS certificate of {base_url} is issued for another name ({detail})",
+            f"Set the connection's Host to a name the certificate is issued for. {_VERIFY_OFF}",
+        )
+    problem = "is not trusted" if code in _UNTRUSTED else "was refused"
+    return (
+        f"the TLS certificate of {base_url} {problem} ({detail})",
+        "If the server's certificate comes from a private CA, set the connection extra 'verify' to the path "
+        f"of that CA's bundle (PEM). {_VERIFY_OFF}",
+    )
+
+
+_warned_unverified: set[str] = set()
+_warned_lock = threading.Lock()
+
+
+def warn_unverified_once(client: str, base_url: str, log: Any) -> bool:
+    """With ``verify`` false, say so once per process and client kind, not on every request; True the first time."""
+    if client in _warned_unverified:
+        return False
+    with _warned_lock:
+        if client in _warned_unverified:
+            return False
+        _warned_unverified.add(client)
+    log.warning(
+        "TLS certificates of %s are not checked (connection extra 'verify' is false): anyone in between can read "
+        "the token. Set 'verify' to the path of the server's CA bundle instead.",
+        base_url,
+    )
+    return True
+
+
+# -- body size --
+
+
+def _size(count: int) -> str:
+    return f"{count / 2**20:g} MiB" if count >= 2**20 else f"{count:,} bytes"
+
+
+def too_large(endpoint: Endpoint, announced: int | None = None) -> OpseraResponseTooLargeError:
+    cap = _size(endpoint.body_cap)
+    if announced is not None:
+        what = (
+            f"the answer announced {_size(announced)}, more than the {cap} this call reads at most; none of it was read"
+        )
+    else:
+        what = f"the answer went past the {cap} this call reads at most; the rest of it was not read"
+    return OpseraResponseTooLargeError(f"{describe(endpoint)}: {what}.", endpoint=endpoint.name)
+
+
+def whole_body_size(endpoint: Endpoint, content_length: str | None, content_encoding: str | None) -> int | None:
+    """The announced size when the body may be read in one go; raise when it is over the cap; None to stream it.
+
+    A compressed body is streamed whatever its announced size: it grows as it is decompressed.
+    """
+    try:
+        announced = int(content_length) if content_length is not None else None
+    except ValueError:
+        return None
+    if announced is None or announced < 0:
+        return None
+    if announced > endpoint.body_cap:
+        raise too_large(endpoint, announced)
+    encoded = content_encoding not in (None, "", "identity")
+    return None if encoded else announced
+
+
+class CappedBody:
+    """Collects a streamed body, refusing to hold more than the endpoint's cap."""
+
+    def __init__(self, endpoint: Endpoint) -> None:
+        self.endpoint = endpoint
+        self.chunks: list[bytes] = []
+        self.size = 0
+
+    def add(self, chunk: bytes) -> None:
+        self.size += len(chunk)
+        if self.size > self.endpoint.body_cap:
+            self.chunks.clear()
+            raise too_large(self.endpoint)
+        self.chunks.append(chunk)
+
+    def bytes(self) -> bytes:
+        return b"".join(self.chunks)
+
+
+_CHARSET = re.compile(r"charset\s*=\s*\"?([\w.:-]+)", re.IGNORECASE)
+
+
+def body_text(data: bytes, content_type: str | None) -> str:
+    """The body as text, in the charset the answer names (JSON's UTF-8 when it names none or an unknown one)."""
+    found = _CHARSET.search(content_type or "")
+    try:
+        return data.decode(found.group(1) if found else "utf-8", errors="replace")
+    except LookupError:
+        return data.decode("utf-8", errors="replace")
+
+
+# -- proxies --
+
+_PROXY_VARIABLES = ("http_proxy", "https_proxy", "all_proxy", "no_proxy")
+
+
+def proxy_for(url: str, configured: dict[str, str] | None) -> str | None:
+    """The proxy a request to ``url`` goes through, by the rules requests applies in the sync client.
+
+    The environment's ``HTTP_PROXY``/``HTTPS_PROXY``/``ALL_PROXY`` apply unless ``NO_PROXY`` covers
+    the host; the connection's ``proxies`` extra wins over the environment.
+    """
+    environment = tuple(os.environ.get(name) or os.environ.get(name.upper()) for name in _PROXY_VARIABLES)
+    origin = re.match(r"[^:/]+://[^/?#]*", url)
+    configured_items = tuple(sorted((configured or {}).items()))
+    return _proxy_for_origin(origin.group(0) if origin else url, configured_items, environment)
+
+
+@lru_cache(maxsize=64)
+def _proxy_for_origin(origin: str, configured: tuple[tuple[str, str], ...], environment: tuple) -> str | None:
+    # ``environment`` is only part of the cache key: a changed variable is a new lookup, an unchanged one costs none
+    from requests.utils import get_environ_proxies, select_proxy
+
+    proxies = dict(get_environ_proxies(origin))
+    proxies.update(configured)
+    return select_proxy(origin, proxies)
