@@ -1,18 +1,21 @@
 """Typed errors: each carries the HTTP status and Opsera's own message.
 
 Messages never contain a token, an Authorization header, or more than a short,
-scrubbed snippet of a response body.
+scrubbed snippet of a response body: every message loses the secrets this process
+has read from a connection, whatever built it.
 """
 
 from __future__ import annotations
 
 from airflow_provider_opsera._compat import AirflowException
+from airflow_provider_opsera.message_safety import redact
 
 
 class OpseraError(AirflowException):
     """Any failure talking to Opsera."""
 
     def __init__(self, message: str, *, status_code: int | None = None, endpoint: str | None = None):
+        message = redact(message)
         super().__init__(message)
         self.message = message
         self.status_code = status_code

@@ -9,6 +9,7 @@ from typing import Any
 
 import requests
 
+from airflow_provider_opsera import message_safety
 from airflow_provider_opsera._compat import BaseHook, mask_secret
 from airflow_provider_opsera.client import validation
 from airflow_provider_opsera.client.api import ENDPOINTS, RECORD_CAP, Endpoint
@@ -29,10 +30,11 @@ from airflow_provider_opsera.exceptions import (
     OpseraTokenExpiredError,
     OpseraTransportError,
 )
-from airflow_provider_opsera.hooks.responses import error_for, may_be_capped, page_records, parse_json
+from airflow_provider_opsera.hooks.responses import error_for, may_be_capped, page_records, parse_json, task_status
 from airflow_provider_opsera.hooks.retry import (
     DEFAULT_RETRY_POLICY,
     RateLimitGate,
+    RetryBudget,
     RetryPolicy,
     first_retry_wait,
     query_params,
@@ -170,12 +172,13 @@ class OpseraHook(BaseHook):
         try:
             return self._send_once(endpoint, url, settings, json, params)
         except OpseraError as error:
-            self._sleep(first_retry_wait(self.retry_policy, endpoint, error, self.log))
+            budget = RetryBudget(self.retry_policy)  # made only once an attempt failed: most calls never need it
+            self._sleep(first_retry_wait(self.retry_policy, endpoint, error, self.log, budget))
         import tenacity
 
         try:
             for attempt in tenacity.Retrying(
-                **retrying_kwargs(self.retry_policy, endpoint, sleep=self._sleep, log=self.log)
+                **retrying_kwargs(self.retry_policy, endpoint, sleep=self._sleep, log=self.log, budget=budget)
             ):
                 with attempt:
                     return self._send_once(endpoint, url, settings, json, params)
@@ -457,16 +460,15 @@ def connection_test_message(
 
 
 def register_secrets(settings: OpseraConnectionSettings) -> None:
-    """Tell Airflow's secrets masker about the token in every form it travels in."""
-    mask_secret(settings.token)
-    mask_secret(settings.authorization)
+    """Tell Airflow's secrets masker, and the provider's own messages, about the token in every form it travels in."""
+    for secret in (settings.token, settings.authorization):
+        message_safety.remember_secret(secret)
+        mask_secret(secret)
 
 
 def task_status_text(answer: Any) -> str:
     """Opsera answers a task's status as a bare string; tolerate an object carrying it."""
-    if isinstance(answer, dict):
-        answer = answer.get("status", "")
-    return str(answer or "")
+    return task_status(answer)
 
 
 def transport_error(endpoint: Endpoint, base_url: str, error: BaseException) -> OpseraTransportError:

@@ -29,6 +29,7 @@ from airflow_provider_opsera.hooks.opsera import register_secrets, task_status_t
 from airflow_provider_opsera.hooks.responses import error_for, page_records, parse_json
 from airflow_provider_opsera.hooks.retry import (
     DEFAULT_RETRY_POLICY,
+    RetryBudget,
     RetryPolicy,
     first_retry_wait,
     query_params,
@@ -221,12 +222,13 @@ class OpseraAsyncHook:
         try:
             return await self._send_once(endpoint, url, settings, json, params)
         except OpseraError as error:
-            await self._sleep(first_retry_wait(self.retry_policy, endpoint, error, log))
+            budget = RetryBudget(self.retry_policy)  # made only once an attempt failed: most calls never need it
+            await self._sleep(first_retry_wait(self.retry_policy, endpoint, error, log, budget))
         import tenacity
 
         try:
             async for attempt in tenacity.AsyncRetrying(
-                **retrying_kwargs(self.retry_policy, endpoint, sleep=self._sleep, log=log)
+                **retrying_kwargs(self.retry_policy, endpoint, sleep=self._sleep, log=log, budget=budget)
             ):
                 with attempt:
                     return await self._send_once(endpoint, url, settings, json, params)

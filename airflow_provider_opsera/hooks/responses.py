@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import email.utils
 import json
+import math
 import re
+import reprlib
 import time
 from typing import Any
 
@@ -20,8 +22,13 @@ from airflow_provider_opsera.exceptions import (
     OpseraServerError,
     OpseraValidationError,
 )
+from airflow_provider_opsera.message_safety import redact, shortened
 
 SNIPPET_CHARS = 160
+#: a status word is short; a longer "status" is not one (and would flood the log it is reported in)
+MAX_STATUS_CHARS = 100
+#: Opsera's message as a wait reports it (its event, the task's error) is cut to this many characters
+MAX_MESSAGE_CHARS = 2000
 _JWT = re.compile(r"eyJ[\w-]*\.[\w-]*\.?[\w-]*")
 _BEARER = re.compile(r"(?i)(bearer|authorization)[\s:=\"']+[^\s\"',}]+")
 _TAGS = re.compile(r"<[^>]+>")
@@ -30,6 +37,7 @@ _SPACE = re.compile(r"\s+")
 
 def scrub(text: str, limit: int = SNIPPET_CHARS) -> str:
     """A short, single-line excerpt of a body with anything token-like removed."""
+    text = redact(text)  # before cutting: half a token is still a secret
     text = _TAGS.sub(" ", text)
     text = _JWT.sub("***", text)
     text = _BEARER.sub(r"\1 ***", text)
@@ -41,42 +49,86 @@ def describe(endpoint: Endpoint) -> str:
     return f"Opsera {endpoint.method} {endpoint.path}"
 
 
+def _loads(text: str) -> Any:
+    """``json.loads`` that fails with ValueError alone (a deeply nested body exhausts the recursion limit)."""
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
+
+
 def parse_json(text: str, endpoint: Endpoint, status: int) -> Any:
     if not text.strip():
         return None
     try:
-        return json.loads(text)
-    except ValueError:
+        return _loads(text)
+    except ValueError as error:
         raise OpseraBadResponseError(
-            f"{describe(endpoint)} answered HTTP {status} with a body that is not JSON: {scrub(text)!r}",
+            f"{describe(endpoint)} answered HTTP {status} with a body that is not JSON ({error}): {scrub(text)!r}",
             status_code=status,
             endpoint=endpoint.name,
         ) from None
 
 
+_SHORT_REPR = reprlib.Repr()
+_SHORT_REPR.maxlevel = 3
+_SHORT_REPR.maxstring = _SHORT_REPR.maxother = 60
+
+
+def shape(value: Any) -> str:
+    """A value from an answer as its JSON kind and a short, scrubbed excerpt, however large or deep it is."""
+    if value is None or isinstance(value, bool):
+        return json.dumps(value)
+    kind = {dict: "an object", list: "an array", str: "text"}.get(type(value), "a number")
+    return f"{kind} {scrub(_SHORT_REPR.repr(value))}"
+
+
+def as_text(value: Any, limit: int = MAX_MESSAGE_CHARS) -> str:
+    """A value from an answer as text for a person: strings as they are, anything else as compact JSON; cut."""
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        try:
+            value = json.dumps(value, separators=(",", ":"), default=str)
+        except (ValueError, RecursionError):
+            value = _SHORT_REPR.repr(value)
+    return shortened(redact(value), limit)
+
+
 def opsera_message(text: str) -> str:
     """Opsera's own words from an error body: ``{"status":"failed","message":...}``, plain text or HTML."""
     try:
-        body = json.loads(text)
+        body = _loads(text)
     except ValueError:
         return scrub(text)
     if isinstance(body, dict):
         for key in ("message", "error", "errors", "detail"):
             if body.get(key):
-                value = body[key]
-                return scrub(value if isinstance(value, str) else json.dumps(value))
+                return scrub(as_text(body[key], limit=4 * SNIPPET_CHARS))
     return scrub(text if not isinstance(body, str) else body)
 
 
-def retry_after_seconds(header: str | None) -> float | None:
-    """``Retry-After`` as seconds: either a number or an HTTP date."""
-    if not header:
+def retry_after_seconds(header: str | None, *, now: float | None = None) -> float | None:
+    """``Retry-After`` as seconds: either a number or an HTTP date; None when it says nothing usable.
+
+    A value that is not a finite number of seconds, is negative, or is a date that has passed
+    is None: the retry policy's own backoff applies rather than no wait at all.
+    """
+    if not header or not header.strip():
         return None
+    header = header.strip()
     try:
-        return max(0.0, float(header))
+        seconds = float(header)
     except ValueError:
-        parsed = email.utils.parsedate_to_datetime(header) if header else None
-        return max(0.0, parsed.timestamp() - time.time()) if parsed else None
+        try:
+            when = email.utils.parsedate_to_datetime(header)
+        except (TypeError, ValueError, IndexError, OverflowError):
+            return None
+        if when is None or when.tzinfo is None:  # RFC 9110 dates are in GMT; one without a zone is not one
+            return None
+        seconds = when.timestamp() - (time.time() if now is None else now)
+        return seconds if seconds > 0 else None
+    return seconds if math.isfinite(seconds) and seconds >= 0 else None
 
 
 def _permission_hint(endpoint: Endpoint) -> str:
@@ -123,6 +175,7 @@ def page_records(payload: Any) -> tuple[list[Any], str | None]:
     """Records and the next cursor of one page, whichever style the endpoint uses.
 
     Handles a capped array, a ``{count, data}`` envelope and a cursor page ``{next, results}``.
+    The records are whatever the page holds: a reader checks each one's shape.
     """
     if payload is None:
         return [], None
@@ -130,10 +183,61 @@ def page_records(payload: Any) -> tuple[list[Any], str | None]:
         return payload, None
     if isinstance(payload, dict):
         if isinstance(payload.get("results"), list):
-            return payload["results"], payload.get("next") or None
+            cursor = payload.get("next")
+            if cursor is None or cursor == "":
+                return payload["results"], None
+            if isinstance(cursor, bool) or not isinstance(cursor, (str, int)):
+                raise OpseraBadResponseError(f"A page of records has a 'next' cursor that is not text: {shape(cursor)}")
+            return payload["results"], str(cursor)
         if isinstance(payload.get("data"), list):
             return payload["data"], None
-    raise OpseraBadResponseError(f"Expected a list of records, got {type(payload).__name__}: {scrub(str(payload))!r}")
+    raise OpseraBadResponseError(f"Expected a list of records, got {shape(payload)}")
+
+
+def _status_word(value: Any, what: str) -> str:
+    if not isinstance(value, str):
+        raise OpseraBadResponseError(
+            f"Opsera answered the status of {what} with {shape(value)}, not a status word"
+        )
+    if len(value) > MAX_STATUS_CHARS:
+        raise OpseraBadResponseError(
+            f"Opsera answered the status of {what} with {len(value)} characters of text, not a status word"
+        )
+    return value
+
+
+def run_status(answer: Any, what: str = "a pipeline run") -> tuple[str, str]:
+    """The status and message of a status answer ``{"status", "message"}``, or an OpseraBadResponseError."""
+    if not isinstance(answer, dict):
+        raise OpseraBadResponseError(
+            f"Opsera answered the status of {what} with {shape(answer)}, "
+            "not the expected object with a status"
+        )
+    return _status_word(answer.get("status"), what), as_text(answer.get("message"))
+
+
+def task_status(answer: Any, what: str = "a task") -> str:
+    """A task's status, which Opsera answers as a bare string (an object carrying it is read too)."""
+    if isinstance(answer, dict):
+        return run_status(answer, what)[0]
+    return _status_word(answer, what)
+
+
+def run_number(value: Any, what: str = "runCount") -> int:
+    """A run count from an answer: a positive whole number, also written ``7.0`` or ``"7"``.
+
+    ``7.5``, ``true``, ``NaN`` and ``"7.0"`` are not run numbers: OpseraBadResponseError.
+    """
+    number: Any = None
+    if isinstance(value, int) and not isinstance(value, bool):
+        number = value
+    elif isinstance(value, float) and math.isfinite(value) and value.is_integer():
+        number = int(value)
+    elif isinstance(value, str) and value.strip().isascii() and value.strip().isdigit() and len(value.strip()) < 19:
+        number = int(value.strip())
+    if number is None or number < 1:
+        raise OpseraBadResponseError(f"{what} is {shape(value)}, not a run number (a positive whole number)")
+    return number
 
 
 def may_be_capped(records: list[Any]) -> bool:

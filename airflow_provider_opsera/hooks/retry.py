@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import random
 import threading
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
@@ -33,7 +36,7 @@ class RetryPolicy:
     max_wait: float = 30.0
     #: a server's Retry-After is honoured up to this many seconds
     max_retry_after: float = 120.0
-    #: no retry starts after this many seconds since the first attempt
+    #: no retry starts after this many seconds since the first attempt, and one call sleeps no longer in all
     total: float = 300.0
 
     def is_retryable(self, error: BaseException, endpoint: Endpoint) -> bool:
@@ -75,6 +78,53 @@ class RetryPolicy:
 
 
 DEFAULT_RETRY_POLICY = RetryPolicy()
+
+# The deadline of the wait a call is made for (a trigger's timeout), with the clock it is on.
+_CALLS_END_BY: contextvars.ContextVar[tuple[float, Callable[[], float]] | None] = contextvars.ContextVar(
+    "opsera_calls_end_by", default=None
+)
+
+
+@contextlib.contextmanager
+def calls_end_by(end_time: float | None, clock: Callable[[], float] = time.time) -> Iterator[None]:
+    """Within this block, no call retries past ``end_time`` on ``clock`` (None: no bound but the policy's).
+
+    A context variable rather than an argument: it reaches the calls a trigger makes through
+    any helper in between, and each asyncio task (each wait) has its own.
+    """
+    reset = _CALLS_END_BY.set(None if end_time is None else (end_time, clock))
+    try:
+        yield
+    finally:
+        _CALLS_END_BY.reset(reset)
+
+
+class RetryBudget:
+    """What one call may still sleep between its attempts: the policy's ``total``, and no later than a deadline.
+
+    Each wait is cut to what is left; once nothing is left, no retry starts.
+    """
+
+    def __init__(self, policy: RetryPolicy) -> None:
+        self._left = policy.total
+        self._deadline = _CALLS_END_BY.get()
+
+    def remaining(self) -> float:
+        left = self._left
+        if self._deadline is not None:
+            end_time, clock = self._deadline
+            left = min(left, end_time - clock())
+        return max(0.0, left)
+
+    def spent(self) -> bool:
+        return self.remaining() <= 0
+
+    def cut(self, seconds: float) -> float:
+        """``seconds``, or less when the budget holds less."""
+        return min(seconds, self.remaining())
+
+    def spend(self, seconds: float) -> None:
+        self._left -= seconds
 
 
 class RateLimitGate:
@@ -119,15 +169,18 @@ def raise_final(policy: RetryPolicy, error: OpseraError, endpoint: Endpoint) -> 
     raise final from error
 
 
-def first_retry_wait(policy: RetryPolicy, endpoint: Endpoint, error: OpseraError, log: Any) -> float:
+def first_retry_wait(
+    policy: RetryPolicy, endpoint: Endpoint, error: OpseraError, log: Any, budget: RetryBudget
+) -> float:
     """Seconds to wait after a failed first attempt (sent without tenacity), or raise the final error.
 
     Most calls succeed at once; entering tenacity only after a failure keeps a poll
     cheap when thousands of waits share one triggerer.
     """
-    if policy.max_attempts < 2 or not policy.is_retryable(error, endpoint):
+    if policy.max_attempts < 2 or not policy.is_retryable(error, endpoint) or budget.spent():
         raise_final(policy, error, endpoint)
-    seconds = policy.wait_seconds(1, error)
+    seconds = budget.cut(policy.wait_seconds(1, error))
+    budget.spend(seconds)
     _log_retry(log, endpoint, 1, policy.max_attempts, seconds, error)
     return seconds
 
@@ -138,7 +191,9 @@ def _log_retry(log: Any, endpoint: Endpoint, attempt: int, attempts: int, second
     )
 
 
-def retrying_kwargs(policy: RetryPolicy, endpoint: Endpoint, *, sleep: Any, log: Any) -> dict:
+def retrying_kwargs(
+    policy: RetryPolicy, endpoint: Endpoint, *, sleep: Any, log: Any, budget: RetryBudget
+) -> dict:
     """Arguments for ``tenacity.Retrying`` / ``AsyncRetrying`` for the attempts after the first.
 
     The same policy on both sides; tenacity's first attempt is the call's second.
@@ -149,16 +204,23 @@ def retrying_kwargs(policy: RetryPolicy, endpoint: Endpoint, *, sleep: Any, log:
         return state.attempt_number + 1
 
     def _wait(state: tenacity.RetryCallState) -> float:
-        return policy.wait_seconds(_attempt(state), state.outcome.exception() if state.outcome else None)
+        wanted = policy.wait_seconds(_attempt(state), state.outcome.exception() if state.outcome else None)
+        return budget.cut(wanted)  # spent once slept: tenacity may ask for a wait and then stop
+
+    def _budget_spent(state: tenacity.RetryCallState) -> bool:
+        return budget.spent()
 
     def _before_sleep(state: tenacity.RetryCallState) -> None:
         seconds = state.next_action.sleep if state.next_action else 0.0
+        budget.spend(seconds)
         error = state.outcome.exception() if state.outcome else None
         _log_retry(log, endpoint, _attempt(state), policy.max_attempts, seconds, error)
 
     return {
         "retry": tenacity.retry_if_exception(lambda error: policy.is_retryable(error, endpoint)),
-        "stop": tenacity.stop_after_attempt(policy.max_attempts - 1) | tenacity.stop_after_delay(policy.total),
+        "stop": tenacity.stop_after_attempt(policy.max_attempts - 1)
+        | tenacity.stop_after_delay(policy.total)
+        | _budget_spent,
         "wait": _wait,
         "sleep": sleep,
         "before_sleep": _before_sleep,

@@ -199,14 +199,17 @@ class OpseraRunPipelineOperator(ResumableJobMixin, _PipelineOperator):
 
     def _started_run_count(self, answer: Any) -> int:
         """The run count from ``run``'s answer, or the task fails with Opsera's reason for not starting."""
-        answer = answer if isinstance(answer, dict) else {"message": str(answer)}
+        from airflow_provider_opsera.hooks.responses import as_text, run_number
+
+        answer = answer if isinstance(answer, dict) else {"message": answer}
         run_count = answer.get("runCount")
         refused = OpseraRunStatus.outcome(answer.get("status")) is RunOutcome.FAILED
-        if refused or isinstance(run_count, bool) or not isinstance(run_count, (int, str)):
+        if refused or run_count is None:
             raise AirflowException(
-                f"Opsera did not start pipeline {self.pipeline_id}: {answer.get('message') or 'no reason given'}"
+                f"Opsera did not start pipeline {self.pipeline_id}: {as_text(answer.get('message')) or 'no reason given'}"
             )
-        return validation.positive_int(run_count, "runCount")
+        what = f"The runCount Opsera answered to the run request of pipeline {self.pipeline_id} (a run may have started)"
+        return run_number(run_count, what)
 
     def _run_started_despite(self, error: OpseraAmbiguousRequestError, before: int) -> int:
         """The run request may or may not have reached Opsera: its summary tells which."""

@@ -45,10 +45,9 @@ class OpseraPipelineRunTrigger(OpseraPollingTrigger):
         return f"Opsera pipeline {self.pipeline_id} run {self.run_count}"
 
     async def read_status(self, hook: Any) -> tuple[str, str]:
-        answer = await hook.get_pipeline_run_status(self.pipeline_id, self.run_count)
-        if not isinstance(answer, dict):
-            return str(answer or ""), ""
-        return str(answer.get("status") or ""), str(answer.get("message") or "")
+        from airflow_provider_opsera.hooks.responses import run_status
+
+        return run_status(await hook.get_pipeline_run_status(self.pipeline_id, self.run_count), self.subject())
 
     async def stop_remote(self, hook: Any) -> None:
         answer = await hook.stop_pipeline(self.pipeline_id)

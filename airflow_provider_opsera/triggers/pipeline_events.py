@@ -20,6 +20,7 @@ from airflow_provider_opsera.client import validation
 from airflow_provider_opsera.client.status import RunOutcome
 from airflow_provider_opsera.exceptions import OpseraError
 from airflow_provider_opsera.triggers.polling import _WAITS_ON_LOOP, OpseraPollingTrigger, _release_session_if_last
+from airflow_provider_opsera.waiting.events import event_message
 from airflow_provider_opsera.waiting.wakeups import PollSchedule
 from airflow_provider_opsera.waiting.watch import (
     EVENT_STATUS_OF,
@@ -345,7 +346,7 @@ class OpseraPipelineRunEventTrigger(OpseraPollingTrigger, BaseEventTrigger):
         return TriggerEvent(
             {
                 "status": event_status,
-                "message": message or f"{self.subject()} run {run_count} ended: {status}",
+                "message": event_message(message or f"{self.subject()} run {run_count} ended: {status}"),
                 "pipeline_id": self.pipeline_id,
                 "run_count": run_count,
                 "run_url": await self.run_url(),
@@ -353,10 +354,10 @@ class OpseraPipelineRunEventTrigger(OpseraPollingTrigger, BaseEventTrigger):
         )
 
     async def read_run(self, hook: Any, run_count: int) -> tuple[str, str]:
+        from airflow_provider_opsera.hooks.responses import run_status
+
         answer = await hook.get_pipeline_run_status(self.pipeline_id, run_count)
-        if not isinstance(answer, dict):
-            return str(answer or ""), ""
-        return str(answer.get("status") or ""), str(answer.get("message") or "")
+        return run_status(answer, f"{self.subject()} run {run_count}")
 
     async def run_url(self) -> str:
         if self._run_url is None:

@@ -22,6 +22,7 @@ from airflow_provider_opsera.client.status import OpseraRunStatus
 from airflow_provider_opsera.exceptions import OpseraError
 from airflow_provider_opsera.triggers.settle import runs_in_a_triggerer, seconds_before_first_event
 from airflow_provider_opsera.triggers.task_state import prepare_state_reads, reason_to_leave_running
+from airflow_provider_opsera.waiting.events import event_message
 from airflow_provider_opsera.waiting.wakeups import PollSchedule, sleep_on_grid
 from airflow_provider_opsera.waiting.watch import ERROR, EVENT_STATUS_OF, TIMEOUT, Deadline, FailedPolls, StatusWatch
 
@@ -118,7 +119,7 @@ class OpseraPollingTrigger(BaseTrigger):
         return self._hook
 
     def event(self, status: str, message: str) -> TriggerEvent:
-        return TriggerEvent({"status": status, "message": message, **self.ids()})
+        return TriggerEvent({"status": status, "message": event_message(message), **self.ids()})
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         loop = asyncio.get_running_loop()
@@ -143,6 +144,8 @@ class OpseraPollingTrigger(BaseTrigger):
             await self._sleep(hold)
 
     async def wait_for_final_event(self) -> TriggerEvent:
+        from airflow_provider_opsera.hooks.retry import calls_end_by
+
         hook = self.hook
         subject = self.subject()
         watch = StatusWatch(subject, self.log)
@@ -155,7 +158,8 @@ class OpseraPollingTrigger(BaseTrigger):
         await self._sleep(deadline.next_sleep(schedule.sleep_before_next()))
         while True:
             try:
-                status, message = await self.read_status(hook)
+                with calls_end_by(deadline.end_time, self._clock):  # a read's retries end with the wait
+                    status, message = await self.read_status(hook)
             except OpseraError as error:
                 if not failed_polls.tolerate(error):
                     return self.event(ERROR, f"Could not read the status of {subject}: {error}")

@@ -12,10 +12,19 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from airflow_provider_opsera._compat import AirflowException
+from airflow_provider_opsera.message_safety import redact, shortened
 from airflow_provider_opsera.waiting.watch import ERROR, FAILED, STOPPED, SUCCESS, TIMEOUT
 
 #: every status the provider's own triggers send to a waiting task
 WAIT_EVENT_STATUSES = frozenset({SUCCESS, FAILED, STOPPED, TIMEOUT, ERROR})
+
+#: an event is stored in Airflow's database and its message read by a person: a few KB at most
+MAX_EVENT_MESSAGE_CHARS = 2000
+
+
+def event_message(text: Any) -> str:
+    """A trigger event's message: text only, without a known secret, cut to ``MAX_EVENT_MESSAGE_CHARS``."""
+    return shortened(redact(text if isinstance(text, str) else str(text)), MAX_EVENT_MESSAGE_CHARS)
 
 
 def checked_event(

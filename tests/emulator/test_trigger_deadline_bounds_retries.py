@@ -1,0 +1,104 @@
+"""A trigger's deadline bounds the retries inside one poll: against a failing server the wait ends on time."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from airflow_provider_opsera.exceptions import OpseraServerError
+from airflow_provider_opsera.hooks import OpseraHook
+from airflow_provider_opsera.hooks.retry import calls_end_by
+from airflow_provider_opsera.triggers import OpseraPipelineRunTrigger
+from tests.scripted_http import Answer, Request, ScriptedServer, connection_json
+from tests.unit.conftest import PIPELINE_ID, make_jwt
+from tests.unit.pipeline_fakes import FakeClock
+
+TOKEN = make_jwt(time.time() + 30 * 86400)
+SLACK = 2.0
+
+
+def slow_unavailable(request: Request) -> Answer:
+    return Answer(503, {"message": "service unavailable"}, delay=0.3)
+
+
+def unavailable(request: Request) -> Answer:
+    return Answer(503, {"message": "service unavailable"})
+
+
+@pytest.fixture
+def connect(monkeypatch):
+    def _connect(url: str) -> None:
+        monkeypatch.setenv("AIRFLOW_CONN_OPSERA_DEFAULT", connection_json(url, TOKEN))
+
+    return _connect
+
+
+def test_a_wait_against_a_slowly_failing_server_ends_within_its_timeout(connect):
+    from airflow_provider_opsera.hooks.opsera_async import close_shared_session
+
+    timeout = 3.0
+
+    async def wait() -> dict:
+        trigger = OpseraPipelineRunTrigger(pipeline_id=PIPELINE_ID, run_count=3, poll_interval=1, timeout=timeout)
+        try:
+            return [event.payload async for event in trigger.run()][0]
+        finally:
+            await close_shared_session()
+
+    with ScriptedServer(slow_unavailable) as server:
+        connect(server.url)
+        started = time.monotonic()
+        event = asyncio.run(wait())
+        elapsed = time.monotonic() - started
+    assert event["status"] == "timeout", event
+    assert len(server.requests) >= 2  # the read was retried within the time it had
+    assert elapsed < timeout + SLACK
+
+
+def sync_read_failing(connect, end_time) -> tuple[FakeClock, ScriptedServer, OpseraHook]:
+    """A status read by the sync hook against a server that keeps answering 503, with ``end_time`` in force."""
+    clock = FakeClock()
+    with ScriptedServer(unavailable) as server:
+        connect(server.url)
+        hook = OpseraHook()
+        hook._sleep = clock.sleep
+        with calls_end_by(end_time(clock), clock.time), pytest.raises(OpseraServerError):
+            hook.get_pipeline_run_status(PIPELINE_ID, 3)
+    return clock, server, hook
+
+
+def test_the_sync_client_s_retries_stop_at_the_deadline(connect):
+    clock, server, _ = sync_read_failing(connect, lambda clock: clock.now + 5)
+    assert 0 < sum(clock.sleeps) <= 5 + 1e-6
+    assert len(server.requests) == len(clock.sleeps) + 1
+
+
+def test_the_async_client_s_retries_stop_at_the_deadline(connect):
+    from airflow_provider_opsera.hooks.opsera_async import OpseraAsyncHook, close_shared_session
+
+    clock = FakeClock()
+
+    async def read() -> None:
+        try:
+            with calls_end_by(clock.now + 5, clock.time), pytest.raises(OpseraServerError):
+                await OpseraAsyncHook(sleep=clock.async_sleep).get_pipeline_run_status(PIPELINE_ID, 3)
+        finally:
+            await close_shared_session()
+
+    with ScriptedServer(unavailable) as server:
+        connect(server.url)
+        asyncio.run(read())
+    assert 0 < sum(clock.sleeps) <= 5 + 1e-6
+    assert len(server.requests) == len(clock.sleeps) + 1
+
+
+def test_a_deadline_that_has_passed_leaves_no_retry(connect):
+    clock, server, _ = sync_read_failing(connect, lambda clock: clock.now - 1)
+    assert clock.sleeps == [] and len(server.requests) == 1
+
+
+def test_without_a_deadline_the_policy_alone_bounds_the_retries(connect):
+    clock, server, hook = sync_read_failing(connect, lambda clock: None)
+    assert len(server.requests) == hook.retry_policy.max_attempts
