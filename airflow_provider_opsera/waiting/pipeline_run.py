@@ -33,10 +33,9 @@ class PipelineRunFollower:
         return self.hook.get_pipeline_logs(self.pipeline_id, self.run_count, console_only=True)
 
     def read_status(self) -> tuple[str, str]:
-        answer = self.hook.get_pipeline_run_status(self.pipeline_id, self.run_count)
-        if not isinstance(answer, dict):
-            return str(answer or ""), ""
-        return str(answer.get("status") or ""), str(answer.get("message") or "")
+        from airflow_provider_opsera.hooks.responses import run_status
+
+        return run_status(self.hook.get_pipeline_run_status(self.pipeline_id, self.run_count), self.subject)
 
     def pull_logs(self) -> None:
         if self.fetch_logs:

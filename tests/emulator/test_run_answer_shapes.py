@@ -11,7 +11,7 @@ from airflow_provider_opsera.exceptions import OpseraBadResponseError
 from airflow_provider_opsera.operators import OpseraRunPipelineOperator
 from tests.scripted_http import Answer, Request, ScriptedServer, connection_json
 from tests.unit.conftest import PIPELINE_ID, make_jwt
-from tests.unit.pipeline_fakes import make_context
+from tests.unit.pipeline_fakes import FakeClock, make_context
 
 TOKEN = make_jwt(time.time() + 30 * 86400)
 
@@ -51,3 +51,46 @@ def test_a_refused_run_still_says_it_did_not_start(monkeypatch):
     refused = {"status": "failed", "message": "Pipeline is currently in a paused state."}
     with pytest.raises(AirflowException, match="did not start .*paused state"):
         start(monkeypatch, refused)
+
+
+@pytest.fixture
+def follow(monkeypatch):
+    servers = []
+
+    def _follow(status_answer, **kwargs):
+        server = ScriptedServer(lambda request: _route(request, status_answer))
+        servers.append(server.__enter__())
+        monkeypatch.setenv("AIRFLOW_CONN_OPSERA_DEFAULT", connection_json(server.url, TOKEN))
+        clock = FakeClock()
+        operator = OpseraRunPipelineOperator(
+            task_id="run", pipeline_id=PIPELINE_ID, deferrable=False, poll_interval=5, **kwargs
+        )
+        operator._sleep, operator._clock = clock.sleep, clock.time
+        operator.hook._sleep = clock.sleep
+        return operator.execute(make_context())
+
+    yield _follow
+    for server in servers:
+        server.__exit__(None, None, None)
+
+
+def _route(request: Request, status_answer) -> Answer:
+    if request.path.endswith("/status"):
+        return status_answer(request)
+    if request.path.endswith("/logs"):
+        return Answer(200, [])
+    return answering_run({"status": "executed", "message": "submitted", "runCount": 7})(request)
+
+
+def test_a_wait_in_the_worker_names_a_status_answer_of_the_wrong_shape(follow):
+    with pytest.raises(OpseraBadResponseError, match="run 7 with an array .*not the expected object"):
+        follow(lambda request: Answer(200, ["running"]), timeout=3600)
+
+
+def test_a_wait_in_the_worker_fails_without_the_token_an_answer_echoes(follow):
+    def failed_echoing(request: Request) -> Answer:
+        return Answer(200, {"status": "failed", "message": f"Run 7 failed for {request.headers['Authorization']}"})
+
+    with pytest.raises(AirflowException, match="Run 7 failed for") as caught:
+        follow(failed_echoing)
+    assert TOKEN not in str(caught.value)
