@@ -73,7 +73,9 @@ def latest_run_count(summary: Any, pipeline_id: str) -> int:
     value = workflow["run_count"]
     if value is None:
         return 0
-    if isinstance(value, str) and value.strip().isdigit():
+    if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
+        value = int(value)
+    if isinstance(value, float) and value.is_integer():  # JSON written by another language: 7.0 is run 7
         value = int(value)
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise UnreadableSummary(

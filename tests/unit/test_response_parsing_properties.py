@@ -25,6 +25,7 @@ from airflow_provider_opsera.hooks.responses import (
     task_status,
 )
 from airflow_provider_opsera.triggers import OpseraPipelineRunTrigger, OpseraTaskTrigger
+from airflow_provider_opsera.triggers.pipeline_events import UnreadableSummary, latest_run_count
 from tests.unit.conftest import PIPELINE_ID, TASK_ID
 from tests.unit.pipeline_fakes import FakeAsyncHook
 
@@ -170,3 +171,14 @@ def test_a_message_of_another_type_is_shown_as_json_and_a_long_one_is_cut():
     )
     status, message = run_status({"status": "failed", "message": "x" * 1_000_000})
     assert len(message) < MAX_MESSAGE_CHARS + 100 and message.endswith("more characters cut]")
+
+
+@pytest.mark.parametrize("run_count, expected", [(7, 7), (7.0, 7), ("7", 7), (None, 0)])
+def test_an_asset_watcher_reads_the_latest_run_count_as_opsera_may_write_it(run_count, expected):
+    assert latest_run_count({"workflow": {"run_count": run_count}}, PIPELINE_ID) == expected
+
+
+@pytest.mark.parametrize("run_count", [7.5, True, "²", float("inf"), -1, [7]])
+def test_an_asset_watcher_names_a_latest_run_count_that_is_no_run_number(run_count):
+    with pytest.raises(UnreadableSummary, match="not a run number"):
+        latest_run_count({"workflow": {"run_count": run_count}}, PIPELINE_ID)
