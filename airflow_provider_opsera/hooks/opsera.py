@@ -41,6 +41,14 @@ from airflow_provider_opsera.hooks.retry import (
     raise_final,
     retrying_kwargs,
 )
+from airflow_provider_opsera.hooks.sync_transport import (
+    TokenAuth,
+    deadline,
+    deadline_session,
+    quiet_unverified_warnings,
+    read_body,
+)
+from airflow_provider_opsera.hooks.transport import find_cause, refused_redirect, tls_error, warn_unverified_once
 
 MAX_CURSOR_PAGES = 1000
 
@@ -96,7 +104,7 @@ class OpseraHook(BaseHook):
 
     @cached_property
     def session(self) -> requests.Session:
-        session = requests.Session()
+        session = deadline_session()
         session.headers.update({"Accept": "application/json", "User-Agent": "airflow-provider-opsera"})
         return session
 
@@ -197,22 +205,34 @@ class OpseraHook(BaseHook):
         pause = self.rate_limit_gate.pause_for(self)
         if pause:
             self._sleep(pause)
+        timeout = self._timeout_override or settings.timeout
+        if settings.verify is False and warn_unverified_once("sync", settings.base_url, self.log):
+            quiet_unverified_warnings(settings.base_url)
         try:
-            response = self.session.request(
-                endpoint.method,
-                url,
-                json=body,
-                params=params or None,
-                headers={"Authorization": settings.authorization},
-                timeout=self._timeout_override or settings.timeout,
-                verify=settings.verify,
-                proxies=settings.proxies,
-            )
+            with deadline(timeout):
+                response = self.session.request(
+                    endpoint.method,
+                    url,
+                    json=body,
+                    params=params or None,
+                    auth=TokenAuth(settings.authorization),
+                    timeout=timeout,
+                    verify=settings.verify,
+                    proxies=settings.proxies,
+                    allow_redirects=False,
+                    stream=True,
+                )
+                with response:
+                    status, headers = response.status_code, response.headers
+                    refusal = refused_redirect(endpoint, status, headers.get("Location"), settings.base_url)
+                    if refusal is not None:
+                        raise refusal
+                    text = read_body(endpoint, response)
         except requests.exceptions.RequestException as error:
             raise transport_error(endpoint, settings.base_url, error) from None
-        if 200 <= response.status_code < 300:
-            return parse_json(response.text, endpoint, response.status_code)
-        error = error_for(endpoint, response.status_code, response.text, response.headers.get("Retry-After"))
+        if 200 <= status < 300:
+            return parse_json(text, endpoint, status)
+        error = error_for(endpoint, status, text, headers.get("Retry-After"))
         self.rate_limit_gate.hold_after(error, self.retry_policy, self)
         raise error
 
@@ -471,16 +491,22 @@ def task_status_text(answer: Any) -> str:
     return task_status(answer)
 
 
-def transport_error(endpoint: Endpoint, base_url: str, error: BaseException) -> OpseraTransportError:
-    """Classify a requests failure by whether the request may have reached Opsera."""
+def transport_error(endpoint: Endpoint, base_url: str, error: BaseException) -> OpseraError:
+    """Classify a requests failure: a failed TLS handshake, or else by whether the request may have reached Opsera."""
     from urllib3.exceptions import NewConnectionError
+    from urllib3.exceptions import TimeoutError as ReadOrConnectTimeout
 
+    handshake = tls_error(endpoint, base_url, error)
+    if handshake is not None:
+        return handshake
     cause = getattr(error.args[0], "reason", None) if getattr(error, "args", None) else None
     never_sent = isinstance(
         error,
         (requests.exceptions.ConnectTimeout, requests.exceptions.InvalidURL, requests.exceptions.MissingSchema),
     ) or isinstance(cause, NewConnectionError)
-    kind = "timed out" if isinstance(error, requests.exceptions.Timeout) else "failed"
+    # a whole-request deadline passing while the body streams surfaces as a ConnectionError around a timeout
+    timed_out = find_cause(error, (requests.exceptions.Timeout, ReadOrConnectTimeout)) is not None
+    kind = "timed out" if timed_out else "failed"
     return OpseraTransportError(
         f"Opsera {endpoint.method} {endpoint.path} {kind} ({type(error).__name__}) talking to {base_url}",
         may_have_reached_server=not never_sent,

@@ -11,7 +11,6 @@ import contextlib
 import logging
 import ssl
 import time
-import urllib.parse
 import weakref
 from collections.abc import AsyncIterator
 from functools import lru_cache
@@ -35,6 +34,16 @@ from airflow_provider_opsera.hooks.retry import (
     query_params,
     raise_final,
     retrying_kwargs,
+)
+from airflow_provider_opsera.hooks.transport import (
+    READ_CHUNK,
+    CappedBody,
+    body_text,
+    proxy_for,
+    refused_redirect,
+    tls_error,
+    warn_unverified_once,
+    whole_body_size,
 )
 
 log = logging.getLogger(__name__)
@@ -244,8 +253,11 @@ class OpseraAsyncHook:
         body: Any,
         params: dict[str, str],
     ) -> Any:
-        proxy = (settings.proxies or {}).get(urllib.parse.urlsplit(url).scheme)
+        if settings.verify is False:
+            warn_unverified_once("async", settings.base_url, log)
         try:
+            # the session does not trust the environment (aiohttp would then let ~/.netrc replace the token):
+            # the proxy is chosen by the sync client's rules instead
             async with shared_session().request(
                 endpoint.method,
                 url,
@@ -254,10 +266,15 @@ class OpseraAsyncHook:
                 headers={"Authorization": settings.authorization},
                 timeout=aiohttp.ClientTimeout(total=settings.timeout),
                 ssl=_ssl_for(settings.verify),
-                proxy=proxy,
+                proxy=proxy_for(url, settings.proxies),
+                allow_redirects=False,
             ) as response:
-                text = await response.text(errors="replace")
-                status, retry_after = response.status, response.headers.get("Retry-After")
+                status, headers = response.status, response.headers
+                refusal = refused_redirect(endpoint, status, headers.get("Location"), settings.base_url)
+                if refusal is not None:
+                    raise refusal
+                text = await _read_body(endpoint, response)
+                retry_after = headers.get("Retry-After")
         except (aiohttp.ClientError, asyncio.TimeoutError) as error:
             raise transport_error(endpoint, settings.base_url, error) from None
         if 200 <= status < 300:
@@ -300,8 +317,24 @@ class OpseraAsyncHook:
         return await self.call("task_summary", json={"taskId": validation.object_id(task_id, "opsera_task_id")})
 
 
-def transport_error(endpoint: Endpoint, base_url: str, error: BaseException) -> OpseraTransportError:
-    """Classify an aiohttp failure by whether the request may have reached Opsera."""
+async def _read_body(endpoint: Endpoint, response: aiohttp.ClientResponse) -> str:
+    """The answer's text, read no further than the endpoint's cap."""
+    headers = response.headers
+    body = CappedBody(endpoint)
+    if whole_body_size(endpoint, headers.get("Content-Length"), headers.get("Content-Encoding")) is not None:
+        body.add(await response.read())
+    else:
+        async for chunk in response.content.iter_chunked(READ_CHUNK):
+            body.add(chunk)
+    return body_text(body.bytes(), headers.get("Content-Type"))
+
+
+def transport_error(endpoint: Endpoint, base_url: str, error: BaseException) -> OpseraError:
+    """Classify an aiohttp failure: a failed TLS handshake, or else by whether the request may have reached Opsera."""
+    if isinstance(error, aiohttp.ClientConnectorError):  # a handshake fails while connecting, before sending
+        handshake = tls_error(endpoint, base_url, error)
+        if handshake is not None:
+            return handshake
     never_sent = isinstance(error, aiohttp.ClientConnectorError) or isinstance(
         error, getattr(aiohttp, "ConnectionTimeoutError", ())
     )

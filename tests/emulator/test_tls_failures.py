@@ -1,0 +1,114 @@
+"""A failed TLS handshake is one attempt, never ambiguous, and says what is wrong and which setting fixes it."""
+
+from __future__ import annotations
+
+import datetime as dt
+import ssl
+import warnings
+
+import pytest
+
+from airflow_provider_opsera.exceptions import OpseraAmbiguousRequestError
+from airflow_provider_opsera.hooks import transport
+from airflow_provider_opsera.hooks.transport import OpseraTLSError
+
+from .loopback import CLIENTS, PIPELINE_ID, RecordingServer, SocketServer, call_with, json_answer, use_connection
+
+trustme = pytest.importorskip("trustme")
+
+STATUS_BODY = {"pipelineId": PIPELINE_ID, "runCount": 1}
+
+
+@pytest.fixture(scope="module")
+def ca():
+    return trustme.CA()
+
+
+def tls_server(ca, *identities: str, **validity):
+    """Accepts connections and attempts the handshake with a certificate of ``ca`` for ``identities``."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert(*identities, **validity).configure_cert(context)
+
+    def handle(sock) -> None:
+        with context.wrap_socket(sock, server_side=True):
+            pass
+
+    return SocketServer(handle)
+
+
+def plain_http_server():
+    """Answers whatever arrives, a TLS ClientHello included, in plain HTTP."""
+
+    def handle(sock) -> None:
+        sock.recv(4096)
+        sock.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+
+    return SocketServer(handle)
+
+
+def ca_bundle(ca, tmp_path) -> str:
+    path = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(path))
+    return str(path)
+
+
+CASES = {
+    "untrusted": ("is not trusted", "'verify' to the path"),
+    "expired": ("has expired", "must be renewed"),
+    "wrong name": ("issued for another name", "Host to a name the certificate"),
+    "plain HTTP": ("in plain HTTP", "Is the scheme wrong?"),
+}
+
+
+def server_for(case: str, ca):
+    if case == "expired":
+        past = dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=1)
+        return tls_server(ca, "127.0.0.1", not_before=past - dt.timedelta(days=30), not_after=past)
+    if case == "wrong name":
+        return tls_server(ca, "opsera.test")
+    if case == "plain HTTP":
+        return plain_http_server()
+    return tls_server(ca, "127.0.0.1")
+
+
+@pytest.mark.parametrize("client", CLIENTS)
+@pytest.mark.parametrize("case", list(CASES))
+def test_a_failed_handshake_is_named_and_tried_once(case, client, ca, tmp_path, monkeypatch):
+    what, fix = CASES[case]
+    with server_for(case, ca) as server:
+        # the untrusted case trusts only the system's CAs; the others trust the test CA
+        extra = {} if case == "untrusted" else {"verify": ca_bundle(ca, tmp_path)}
+        use_connection(monkeypatch, f"https://127.0.0.1:{server.port}", **extra)
+        with pytest.raises(OpseraTLSError) as caught:
+            call_with(client, "pipeline_status", json=STATUS_BODY)
+    message = str(caught.value)
+    assert what in message and fix in message, message
+    assert "was not sent" in message
+    assert server.connections == 1 and caught.value.sleeps == []
+
+
+@pytest.mark.parametrize("client", CLIENTS)
+def test_a_run_request_refused_by_tls_is_not_ambiguous(client, ca, monkeypatch):
+    with server_for("untrusted", ca) as server:
+        use_connection(monkeypatch, f"https://127.0.0.1:{server.port}")
+        with pytest.raises(OpseraTLSError) as caught:
+            call_with(client, "pipeline_run", json={"pipelineId": PIPELINE_ID})
+    assert not isinstance(caught.value, OpseraAmbiguousRequestError)
+    assert caught.value.may_have_reached_server is False
+    assert server.connections == 1
+
+
+def test_unchecked_certificates_are_warned_about_once_per_client_kind(ca, monkeypatch, captured):
+    monkeypatch.setattr(transport, "_warned_unverified", set())
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(context)
+    with RecordingServer(json_answer({"status": "running"}), tls=context) as server:
+        use_connection(monkeypatch, server.url, verify="false")
+        with warnings.catch_warnings(record=True) as raised:
+            warnings.simplefilter("always")
+            for client in CLIENTS:
+                for _ in range(3):
+                    assert call_with(client, "pipeline_status", json=STATUS_BODY)[0] == {"status": "running"}
+    assert len(server.requests) == 6
+    assert captured().count("are not checked (connection extra 'verify' is false)") == 2
+    assert [w for w in raised if "Unverified HTTPS request" in str(w.message)] == []
