@@ -37,7 +37,7 @@ _SPACE = re.compile(r"\s+")
 
 def scrub(text: str, limit: int = SNIPPET_CHARS) -> str:
     """A short, single-line excerpt of a body with anything token-like removed."""
-    text = redact(text)  # before cutting: half a token is still a secret
+    text = redact(text)[: 20 * limit]  # redacted before it is cut: half a token is still a secret
     text = _TAGS.sub(" ", text)
     text = _JWT.sub("***", text)
     text = _BEARER.sub(r"\1 ***", text)
@@ -108,7 +108,7 @@ def opsera_message(text: str) -> str:
     return scrub(text if not isinstance(body, str) else body)
 
 
-def retry_after_seconds(header: str | None, *, now: float | None = None) -> float | None:
+def retry_after_seconds(header: str | None) -> float | None:
     """``Retry-After`` as seconds: either a number or an HTTP date; None when it says nothing usable.
 
     A value that is not a finite number of seconds, is negative, or is a date that has passed
@@ -126,7 +126,7 @@ def retry_after_seconds(header: str | None, *, now: float | None = None) -> floa
             return None
         if when is None or when.tzinfo is None:  # RFC 9110 dates are in GMT; one without a zone is not one
             return None
-        seconds = when.timestamp() - (time.time() if now is None else now)
+        seconds = when.timestamp() - time.time()
         return seconds if seconds > 0 else None
     return seconds if math.isfinite(seconds) and seconds >= 0 else None
 
