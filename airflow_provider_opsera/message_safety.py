@@ -33,10 +33,10 @@ def remember_secret(secret: str | None) -> None:
     global _pattern
     if not isinstance(secret, str) or len(secret.strip()) < MIN_SECRET_LENGTH:
         return
-    new = {s for s in _spellings(secret) if len(s) >= MIN_SECRET_LENGTH} - _values
-    if not new:
-        return
     with _lock:
+        new = {spelling for spelling in _spellings(secret) if len(spelling) >= MIN_SECRET_LENGTH} - _values
+        if not new:
+            return
         _values.update(new)
         # longest first, so a whole Authorization value goes before the token inside it
         _pattern = re.compile("|".join(re.escape(value) for value in sorted(_values, key=len, reverse=True)))
@@ -48,7 +48,6 @@ def redact(text: str) -> str:
     if pattern is None or not isinstance(text, str) or not text:
         return text
     return pattern.sub(REPLACEMENT, text)
-
 
 
 def shortened(text: str, limit: int) -> str:
