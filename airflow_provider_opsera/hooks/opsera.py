@@ -48,7 +48,13 @@ from airflow_provider_opsera.hooks.sync_transport import (
     quiet_unverified_warnings,
     read_body,
 )
-from airflow_provider_opsera.hooks.transport import find_cause, refused_redirect, tls_error, warn_unverified_once
+from airflow_provider_opsera.hooks.transport import (
+    checked_ca_bundle,
+    find_cause,
+    refused_redirect,
+    tls_error,
+    warn_unverified_once,
+)
 
 MAX_CURSOR_PAGES = 1000
 
@@ -208,6 +214,7 @@ class OpseraHook(BaseHook):
         timeout = self._timeout_override or settings.timeout
         if settings.verify is False and warn_unverified_once("sync", settings.base_url, self.log):
             quiet_unverified_warnings(settings.base_url)
+        verify = checked_ca_bundle(settings.verify)
         try:
             with deadline(timeout):
                 response = self.session.request(
@@ -217,7 +224,7 @@ class OpseraHook(BaseHook):
                     params=params or None,
                     auth=TokenAuth(settings.authorization),
                     timeout=timeout,
-                    verify=settings.verify,
+                    verify=verify,
                     proxies=settings.proxies,
                     allow_redirects=False,
                     stream=True,

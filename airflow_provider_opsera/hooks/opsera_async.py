@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import ssl
 import time
 import weakref
@@ -39,6 +40,7 @@ from airflow_provider_opsera.hooks.transport import (
     READ_CHUNK,
     CappedBody,
     body_text,
+    checked_ca_bundle,
     proxy_for,
     refused_redirect,
     tls_error,
@@ -176,6 +178,9 @@ def _ssl_for(verify: bool | str) -> ssl.SSLContext | bool:
     if verify is False:
         return False
     if isinstance(verify, str):
+        checked_ca_bundle(verify)
+        if os.path.isdir(verify):
+            return ssl.create_default_context(capath=verify)
         return ssl.create_default_context(cafile=verify)
     return True
 

@@ -70,6 +70,17 @@ _VERIFY_OFF = (
 )
 
 
+def checked_ca_bundle(verify: bool | str) -> bool | str:
+    """``verify`` as given once a CA bundle path in it is readable; else an error naming the extra, sending nothing."""
+    if isinstance(verify, str) and not os.access(verify, os.R_OK):
+        raise OpseraConnectionConfigError(
+            f"The connection extra 'verify' is {verify!r}, which is no CA bundle this process can read: set it to "
+            "the path of a PEM file (or a directory of them) with the CA of the server's certificate, or to true "
+            "for the system's CAs."
+        )
+    return verify
+
+
 def find_cause(error: BaseException, kinds: type | tuple[type, ...], *, own: bool = False) -> BaseException | None:
     """The first exception of ``kinds`` among ``error``, its causes and the errors libraries wrap in their args.
 

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+import shutil
 import ssl
+import subprocess
 import warnings
 
 import pytest
 
-from airflow_provider_opsera.exceptions import OpseraAmbiguousRequestError
+from airflow_provider_opsera.exceptions import OpseraAmbiguousRequestError, OpseraConnectionConfigError
 from airflow_provider_opsera.hooks import transport
 from airflow_provider_opsera.hooks.transport import OpseraTLSError
 
@@ -112,3 +114,25 @@ def test_unchecked_certificates_are_warned_about_once_per_client_kind(ca, monkey
     assert len(server.requests) == 6
     assert captured().count("are not checked (connection extra 'verify' is false)") == 2
     assert [w for w in raised if "Unverified HTTPS request" in str(w.message)] == []
+
+
+@pytest.mark.parametrize("client", CLIENTS)
+def test_a_ca_bundle_that_cannot_be_read_is_named_before_anything_is_sent(client, ca, tmp_path, monkeypatch):
+    with server_for("untrusted", ca) as server:
+        use_connection(monkeypatch, f"https://127.0.0.1:{server.port}", verify=str(tmp_path / "missing-ca.pem"))
+        with pytest.raises(OpseraConnectionConfigError, match="extra 'verify' is .*missing-ca.pem.* no CA bundle"):
+            call_with(client, "pipeline_status", json=STATUS_BODY)
+    assert server.connections == 0
+
+
+@pytest.mark.parametrize("client", CLIENTS)
+def test_a_directory_of_cas_is_a_ca_bundle_too(client, ca, tmp_path, monkeypatch):
+    if shutil.which("openssl") is None:
+        pytest.skip("naming certificates in a CA directory by their hash needs the openssl command")
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(context)
+    ca_bundle(ca, tmp_path)
+    subprocess.run(["openssl", "rehash", str(tmp_path)], check=True, capture_output=True)
+    with RecordingServer(json_answer({"status": "running"}), tls=context) as server:
+        use_connection(monkeypatch, server.url, verify=str(tmp_path))
+        assert call_with(client, "pipeline_status", json=STATUS_BODY)[0] == {"status": "running"}
