@@ -11,6 +11,7 @@ older Airflow 3 it lives in memory only.
 from __future__ import annotations
 
 import asyncio
+import reprlib
 from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
@@ -79,7 +80,7 @@ def latest_run_count(summary: Any, pipeline_id: str) -> int:
         value = int(value)
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise UnreadableSummary(
-            f"The summary of pipeline {pipeline_id} has workflow.run_count {value!r}, not a run number"
+            f"The summary of pipeline {pipeline_id} has workflow.run_count {reprlib.repr(value)}, not a run number"
         )
     return value
 
@@ -248,7 +249,7 @@ class OpseraPipelineRunEventTrigger(OpseraPollingTrigger, BaseEventTrigger):
     def note_failed_poll(self, error: BaseException, failed_polls: FailedPolls, refused: str | None) -> str | None:
         """Log a failed poll; answer the refusal now in force (polls slow down), or None (they go on as usual)."""
         subject = self.subject()
-        reason = (
+        reason = event_message(  # bounded and without a known secret, as an event's message would be
             str(error) if isinstance(error, (OpseraError, UnreadableSummary)) else f"{type(error).__name__}: {error}"
         )
         if isinstance(error, OpseraError) and is_transient(error):

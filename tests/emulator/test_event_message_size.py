@@ -73,3 +73,17 @@ def test_an_asset_watcher_s_event_carries_a_cut_message(connect):
         event = asyncio.run(first_event())
     assert event["status"] == "failed" and event["run_count"] == 1
     assert len(event["message"]) < LIMIT and "more characters cut" in event["message"]
+
+
+def test_an_asset_watcher_logs_a_huge_unreadable_run_count_cut(caplog, capsys):
+    from airflow_provider_opsera.triggers.pipeline_events import UnreadableSummary, latest_run_count
+    from airflow_provider_opsera.waiting.watch import FailedPolls
+    from tests.unit.pipeline_fakes import TaskLog
+
+    log = TaskLog(caplog, capsys)
+    with pytest.raises(UnreadableSummary) as caught:
+        latest_run_count({"workflow": {"run_count": HUGE}}, PIPELINE_ID)
+    trigger = OpseraPipelineRunEventTrigger(pipeline_id=PIPELINE_ID, poll_interval=1)
+    trigger.note_failed_poll(caught.value, FailedPolls(), None)
+    text = log.text()
+    assert "not a run number" in text and len(text) < LIMIT
