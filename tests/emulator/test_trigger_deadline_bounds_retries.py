@@ -38,7 +38,7 @@ def connect(monkeypatch):
 def test_a_wait_against_a_slowly_failing_server_ends_within_its_timeout(connect):
     from airflow_provider_opsera.hooks.opsera_async import close_shared_session
 
-    timeout = 3.0
+    timeout = 2.0
 
     async def wait() -> dict:
         trigger = OpseraPipelineRunTrigger(pipeline_id=PIPELINE_ID, run_count=3, poll_interval=1, timeout=timeout)
