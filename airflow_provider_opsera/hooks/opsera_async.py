@@ -326,7 +326,7 @@ async def _read_body(endpoint: Endpoint, response: aiohttp.ClientResponse) -> st
     """The answer's text, read no further than the endpoint's cap."""
     headers = response.headers
     body = CappedBody(endpoint)
-    if whole_body_size(endpoint, headers.get("Content-Length"), headers.get("Content-Encoding")) is not None:
+    if whole_body_size(endpoint, headers) is not None:
         body.add(await response.read())
     else:
         async for chunk in response.content.iter_chunked(READ_CHUNK):

@@ -128,7 +128,7 @@ def read_body(endpoint: Endpoint, response: requests.Response) -> str:
     """The answer's text, read no further than the endpoint's cap (a streamed response)."""
     headers = response.headers
     body = CappedBody(endpoint)
-    if whole_body_size(endpoint, headers.get("Content-Length"), headers.get("Content-Encoding")) is not None:
+    if whole_body_size(endpoint, headers) is not None:
         body.add(response.content)
     else:
         for chunk in response.iter_content(READ_CHUNK):

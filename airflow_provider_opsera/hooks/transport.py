@@ -180,20 +180,20 @@ def too_large(endpoint: Endpoint, announced: int | None = None) -> OpseraRespons
     return OpseraResponseTooLargeError(f"{describe(endpoint)}: {what}.", endpoint=endpoint.name)
 
 
-def whole_body_size(endpoint: Endpoint, content_length: str | None, content_encoding: str | None) -> int | None:
+def whole_body_size(endpoint: Endpoint, headers: Any) -> int | None:
     """The announced size when the body may be read in one go; raise when it is over the cap; None to stream it.
 
-    A compressed body is streamed whatever its announced size: it grows as it is decompressed.
+    A compressed or chunked body is streamed whatever its announced size: the size does not bound what is read.
     """
     try:
-        announced = int(content_length) if content_length is not None else None
-    except ValueError:
+        announced = int(headers.get("Content-Length"))
+    except (TypeError, ValueError):
         return None
-    if announced is None or announced < 0:
+    if announced < 0:
         return None
     if announced > endpoint.body_cap:
         raise too_large(endpoint, announced)
-    encoded = content_encoding not in (None, "", "identity")
+    encoded = headers.get("Content-Encoding") not in (None, "", "identity") or headers.get("Transfer-Encoding")
     return None if encoded else announced
 
 

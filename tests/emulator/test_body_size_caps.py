@@ -8,6 +8,7 @@ import psutil
 import pytest
 
 from airflow_provider_opsera.client.api import ENDPOINTS
+from airflow_provider_opsera.exceptions import OpseraError
 from airflow_provider_opsera.hooks.retry import RetryPolicy
 from airflow_provider_opsera.hooks.transport import OpseraResponseTooLargeError
 
@@ -19,8 +20,8 @@ CHUNK = b"x" * 2**16
 NOISE = 8 * 2**20
 
 
-def huge_answer(announce: bool):
-    """A JSON string of 300 MiB, with its length announced, or chunked without one."""
+def huge_answer(announce: bool, understated: bool = False):
+    """A JSON string of 300 MiB, with its length announced, or chunked without one (or with a length far too small)."""
 
     def answer(handler) -> None:
         if handler.path.endswith("/task/status"):  # a small answer, to warm the client up
@@ -35,6 +36,8 @@ def huge_answer(announce: bool):
             handler.send_header("Content-Length", str(HUGE))
         else:
             handler.send_header("Transfer-Encoding", "chunked")
+            if understated:
+                handler.send_header("Content-Length", "100")
         handler.end_headers()
         for _ in range(HUGE // len(CHUNK)):
             if announce:
@@ -91,3 +94,18 @@ def test_an_answer_past_the_cap_fails_and_is_not_held(client, name, body, announ
     assert ENDPOINTS[name].path in message and f"{cap / 2**20:g} MiB" in message, message
     assert ("announced 300 MiB" in message) is announce
     assert memory.grew < 2 * cap + NOISE, f"grew by {memory.grew / 2**20:.1f} MiB"
+
+
+@pytest.mark.parametrize("client", CLIENTS)
+def test_a_chunked_answer_announcing_a_small_length_is_still_capped(client, monkeypatch):
+    """Chunked transfer overrides Content-Length: the announced size must not let a client read the answer whole.
+
+    (aiohttp refuses such an answer outright, as a malformed one; requests reads the chunks.)
+    """
+    with RecordingServer(huge_answer(announce=False, understated=True)) as opsera:
+        use_connection(monkeypatch, opsera.url)
+        with PeakMemory() as memory, pytest.raises(OpseraError) as caught:
+            call_with(client, "pipeline_status", hook_kwargs={"retry_policy": RetryPolicy(max_attempts=1)}, json={})
+    if client == "sync":
+        assert isinstance(caught.value, OpseraResponseTooLargeError) and "went past the 1 MiB" in str(caught.value)
+    assert memory.grew < 2 * ENDPOINTS["pipeline_status"].body_cap + NOISE
