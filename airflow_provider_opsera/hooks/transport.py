@@ -10,7 +10,6 @@ import os
 import re
 import ssl
 import threading
-from functools import lru_cache
 from typing import Any
 
 from airflow_provider_opsera.client.api import Endpoint
@@ -230,26 +229,21 @@ def body_text(data: bytes, content_type: str | None) -> str:
 
 # -- proxies --
 
-_PROXY_VARIABLES = ("http_proxy", "https_proxy", "all_proxy", "no_proxy")
+
+def origin_of(url: str) -> str:
+    """``scheme://host:port`` of a URL: all a proxy choice depends on."""
+    found = re.match(r"[^:/]+://[^/?#]*", url)
+    return found.group(0) if found else url
 
 
-def proxy_for(url: str, configured: dict[str, str] | None) -> str | None:
-    """The proxy a request to ``url`` goes through, by the rules requests applies in the sync client.
+def proxy_for(origin: str, configured: dict[str, str] | None) -> str | None:
+    """The proxy a request to ``origin`` goes through, by the rules requests applies in the sync client.
 
     The environment's ``HTTP_PROXY``/``HTTPS_PROXY``/``ALL_PROXY`` apply unless ``NO_PROXY`` covers
     the host; the connection's ``proxies`` extra wins over the environment.
     """
-    environment = tuple(os.environ.get(name) or os.environ.get(name.upper()) for name in _PROXY_VARIABLES)
-    origin = re.match(r"[^:/]+://[^/?#]*", url)
-    configured_items = tuple(sorted((configured or {}).items()))
-    return _proxy_for_origin(origin.group(0) if origin else url, configured_items, environment)
-
-
-@lru_cache(maxsize=64)
-def _proxy_for_origin(origin: str, configured: tuple[tuple[str, str], ...], environment: tuple) -> str | None:
-    # ``environment`` is only part of the cache key: a changed variable is a new lookup, an unchanged one costs none
     from requests.utils import get_environ_proxies, select_proxy
 
     proxies = dict(get_environ_proxies(origin))
-    proxies.update(configured)
+    proxies.update(configured or {})
     return select_proxy(origin, proxies)
