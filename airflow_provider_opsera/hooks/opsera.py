@@ -28,7 +28,6 @@ from airflow_provider_opsera.exceptions import (
     OpseraError,
     OpseraPermissionError,
     OpseraTokenExpiredError,
-    OpseraTransportError,
 )
 from airflow_provider_opsera.hooks.responses import error_for, may_be_capped, page_records, parse_json, task_status
 from airflow_provider_opsera.hooks.retry import (
@@ -51,6 +50,7 @@ from airflow_provider_opsera.hooks.sync_transport import (
 from airflow_provider_opsera.hooks.transport import (
     checked_ca_bundle,
     find_cause,
+    no_answer,
     refused_redirect,
     tls_error,
     warn_unverified_once,
@@ -236,7 +236,7 @@ class OpseraHook(BaseHook):
                         raise refusal
                     text = read_body(endpoint, response)
         except requests.exceptions.RequestException as error:
-            raise transport_error(endpoint, settings.base_url, error) from None
+            raise transport_error(endpoint, settings.base_url, error, timeout) from None
         if 200 <= status < 300:
             return parse_json(text, endpoint, status)
         error = error_for(endpoint, status, text, headers.get("Retry-After"))
@@ -498,7 +498,9 @@ def task_status_text(answer: Any) -> str:
     return task_status(answer)
 
 
-def transport_error(endpoint: Endpoint, base_url: str, error: BaseException) -> OpseraError:
+def transport_error(
+    endpoint: Endpoint, base_url: str, error: BaseException, timeout: float | None = None
+) -> OpseraError:
     """Classify a requests failure: a failed TLS handshake, or else by whether the request may have reached Opsera."""
     from urllib3.exceptions import NewConnectionError
     from urllib3.exceptions import TimeoutError as ReadOrConnectTimeout
@@ -513,9 +515,4 @@ def transport_error(endpoint: Endpoint, base_url: str, error: BaseException) -> 
     ) or isinstance(cause, NewConnectionError)
     # a whole-request deadline passing while the body streams surfaces as a ConnectionError around a timeout
     timed_out = find_cause(error, (requests.exceptions.Timeout, ReadOrConnectTimeout)) is not None
-    kind = "timed out" if timed_out else "failed"
-    return OpseraTransportError(
-        f"Opsera {endpoint.method} {endpoint.path} {kind} ({type(error).__name__}) talking to {base_url}",
-        may_have_reached_server=not never_sent,
-        endpoint=endpoint.name,
-    )
+    return no_answer(endpoint, base_url, error, timed_out=timed_out, timeout=timeout, sent=not never_sent)

@@ -24,7 +24,7 @@ from airflow_provider_opsera.client import validation
 from airflow_provider_opsera.client.api import ENDPOINTS, Endpoint
 from airflow_provider_opsera.client.connection import OpseraConnectionSettings
 from airflow_provider_opsera.client.token import check_expiry, rotated_token_note
-from airflow_provider_opsera.exceptions import OpseraAuthenticationError, OpseraError, OpseraTransportError
+from airflow_provider_opsera.exceptions import OpseraAuthenticationError, OpseraError
 from airflow_provider_opsera.hooks.opsera import register_secrets, task_status_text
 from airflow_provider_opsera.hooks.responses import error_for, page_records, parse_json
 from airflow_provider_opsera.hooks.retry import (
@@ -41,6 +41,7 @@ from airflow_provider_opsera.hooks.transport import (
     CappedBody,
     body_text,
     checked_ca_bundle,
+    no_answer,
     origin_of,
     proxy_for,
     refused_redirect,
@@ -297,7 +298,7 @@ class OpseraAsyncHook:
                 text = await _read_body(endpoint, response)
                 retry_after = headers.get("Retry-After")
         except (aiohttp.ClientError, asyncio.TimeoutError) as error:
-            raise transport_error(endpoint, settings.base_url, error) from None
+            raise transport_error(endpoint, settings.base_url, error, settings.timeout) from None
         if 200 <= status < 300:
             return parse_json(text, endpoint, status)
         raise error_for(endpoint, status, text, retry_after)
@@ -350,7 +351,9 @@ async def _read_body(endpoint: Endpoint, response: aiohttp.ClientResponse) -> st
     return body_text(body.bytes(), headers.get("Content-Type"))
 
 
-def transport_error(endpoint: Endpoint, base_url: str, error: BaseException) -> OpseraError:
+def transport_error(
+    endpoint: Endpoint, base_url: str, error: BaseException, timeout: float | None = None
+) -> OpseraError:
     """Classify an aiohttp failure: a failed TLS handshake, or else by whether the request may have reached Opsera."""
     if isinstance(error, aiohttp.ClientConnectorError):  # a handshake fails while connecting, before sending
         handshake = tls_error(endpoint, base_url, error)
@@ -359,9 +362,5 @@ def transport_error(endpoint: Endpoint, base_url: str, error: BaseException) -> 
     never_sent = isinstance(error, aiohttp.ClientConnectorError) or isinstance(
         error, getattr(aiohttp, "ConnectionTimeoutError", ())
     )
-    kind = "timed out" if isinstance(error, asyncio.TimeoutError) else "failed"
-    return OpseraTransportError(
-        f"Opsera {endpoint.method} {endpoint.path} {kind} ({type(error).__name__}) talking to {base_url}",
-        may_have_reached_server=not never_sent,
-        endpoint=endpoint.name,
-    )
+    timed_out = isinstance(error, asyncio.TimeoutError)
+    return no_answer(endpoint, base_url, error, timed_out=timed_out, timeout=timeout, sent=not never_sent)

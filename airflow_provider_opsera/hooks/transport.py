@@ -13,7 +13,7 @@ import threading
 from typing import Any
 
 from airflow_provider_opsera.client.api import Endpoint
-from airflow_provider_opsera.exceptions import OpseraBadResponseError, OpseraConnectionConfigError
+from airflow_provider_opsera.exceptions import OpseraBadResponseError, OpseraConnectionConfigError, OpseraTransportError
 from airflow_provider_opsera.hooks.responses import describe, scrub
 
 #: bytes asked of the network per read while a body of unknown size is collected
@@ -54,6 +54,20 @@ def refused_redirect(
         status_code=status,
         endpoint=endpoint.name,
     )
+
+
+# -- no answer --
+
+
+def no_answer(
+    endpoint: Endpoint, base_url: str, error: BaseException, *, timed_out: bool, timeout: float | None, sent: bool
+) -> OpseraTransportError:
+    """The error for a request that got no whole answer (refused, reset, timed out)."""
+    kind = "timed out" if timed_out else "failed"
+    message = f"{describe(endpoint)} {kind} ({type(error).__name__}) talking to {base_url}"
+    if timed_out and timeout:
+        message += f": no whole answer within {timeout:g} s, the connection's 'timeout' extra"
+    return OpseraTransportError(message, may_have_reached_server=sent, endpoint=endpoint.name)
 
 
 # -- TLS --
