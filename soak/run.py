@@ -38,8 +38,12 @@ FAULTS = (
 #: seconds without a heartbeat after which Airflow calls a scheduler or triggerer unhealthy, in the soak
 HEALTH_THRESHOLD = 10
 FREEZE_SECONDS = HEALTH_THRESHOLD + 4
-#: how long in-flight DAG runs get to finish once the workload and the chaos stopped
-DRAIN_SECONDS = 300
+#: seconds without a heartbeat after which the scheduler fails a task's try and retries it (Airflow's default:
+#: 300). A kill of the scheduler takes the LocalExecutor's workers with it; their tries are found only then.
+TASK_HEARTBEAT_TIMEOUT = 60
+#: how long in-flight DAG runs get to finish once the workload and the chaos stopped: an orphaned try found
+#: after the heartbeat timeout, then the DAGs' four retries (5 to 40 s apart) of a short run each
+DRAIN_SECONDS = 600
 SAMPLE_SECONDS = 5
 #: the DAG the asset watcher's events schedule (soak/dags/soak_dags.py)
 ASSET_DAG = "soak_asset_events"
@@ -60,6 +64,7 @@ def run_soak(minutes: float, seed: int, out: Path = DEFAULT_OUT, concurrency: in
     """The soak's figures (``counts``, with ``invariant violations``); the report is in ``out``."""
     extra_env = {
         "AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_THRESHOLD": str(HEALTH_THRESHOLD),
+        "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": str(TASK_HEARTBEAT_TIMEOUT),
         "AIRFLOW__CORE__PARALLELISM": str(concurrency + 3),
         # A triggerer restarted by the chaos builds its internal API on its first task-state read (40 s seen
         # on this machine under load): on_kill needs that read to stop the run of a task marked failed.
