@@ -28,6 +28,7 @@ SIDE_NAMES = {
     "dbt": "dbt Cloud `DbtCloudRunJobTrigger`",
     "aiohttp_floor": "floor: bare aiohttp loop, one shared session",
     "aiohttp_floor_grid": "floor on a grid",
+    "opsera_unpooled": "Opsera `OpseraPipelineRunTrigger`, its pool unbounded (aiohttp's default 100 connections)",
 }
 
 
@@ -389,6 +390,89 @@ def wakeups_section(wakeups: dict | None) -> list[str]:
     return lines
 
 
+def burst_groups(bursts: dict | None) -> dict:
+    """The burst part's runs by start spread, then by side, in the order they were planned."""
+    groups: dict = {}
+    for run in (bursts or {}).get("runs", []):
+        if "error" not in run:
+            groups.setdefault(run["start_spread"], {}).setdefault(run["side"], []).append(run)
+    return groups
+
+
+def start_text(start_spread: float) -> str:
+    return "started at once" if not start_spread else f"started over {start_spread:g} s"
+
+
+def burst_goal_lines(bursts: dict | None) -> list[str]:
+    groups = burst_groups(bursts)
+    if not groups:
+        return []
+    lines = [
+        "Waits in a burst (section 2, “waits in a burst”; each figure the median of the interleaved repeats):",
+        "",
+        "| measure | Opsera | dbt Cloud | Opsera / dbt Cloud | goal | |",
+        "|---|---:|---:|---:|---:|---|",
+    ]
+    for start_spread, case in groups.items():
+        ours, theirs = case.get("opsera"), case.get("dbt")
+        if ours and theirs:
+            n, interval = ours[0]["n"], ours[0]["poll_interval"]
+            lines.append(
+                goal_row(
+                    f"memory per waiting trigger, {n:,} waits polled every {interval:g} s, {start_text(start_spread)}",
+                    median_of(ours, memory_per_trigger),
+                    median_of(theirs, memory_per_trigger),
+                    "KiB",
+                    1,
+                    MEMORY_GOAL,
+                )
+            )
+    return lines
+
+
+def burst_section(bursts: dict | None) -> list[str]:
+    groups = burst_groups(bursts)
+    if not groups:
+        return ["Not measured yet: `python -m bench.run --only burst`."]
+    repeats = max(len(runs) for case in groups.values() for runs in case.values())
+    lines = [
+        f"The same harness, {bursts['window']:g} s windows, {repeats} repeats in a rotating order. The waits start "
+        "either all at once, as a mapped task's instances deferring together, or at random moments over one poll "
+        "interval. Started at once, they wake on the same grid point every interval and send their polls together. "
+        "The provider's shared session keeps at most "
+        f"{bursts['pool_size']} connections per event loop "
+        "(`POOL_SIZE` in `airflow_provider_opsera/hooks/opsera_async.py`), and a poll waits for a free one before "
+        "its timeout starts; “pool unbounded” is the same trigger with aiohttp's default limit of 100. Each figure: "
+        "the median over the repeats (in brackets min–max); “vs dbt Cloud” is the median memory per trigger over "
+        "dbt Cloud's with the same start.",
+        "",
+        "| N, poll interval | start | variant | memory per trigger KiB | vs dbt Cloud | open sockets | client CPU per "
+        "poll ms | largest burst | polls made / intended | last event after the flip s |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for start_spread, case in groups.items():
+        theirs = case.get("dbt")
+        their_memory = median_of(theirs, memory_per_trigger) if theirs else None
+        for runs in case.values():
+            memory = [memory_per_trigger(run) for run in runs]
+            polls = sum(run["polls"] for run in runs)
+            intended = sum(run["polls_intended"] for run in runs)
+            lines.append(
+                f"| {runs[0]['n']:,}, {runs[0]['poll_interval']:g} s | {start_text(start_spread)} | "
+                f"{side_name(runs[0])} | {spread_of(memory, 1)} | "
+                f"{fmt_ratio(ratio(statistics.median(memory), their_memory) if their_memory else None)} | "
+                f"{statistics.median(run['open_sockets']['median'] for run in runs):.0f} | "
+                f"{spread_of([cpu_per_poll(run) for run in runs], 3)} | "
+                f"{spread_of([run['largest_burst']['max'] for run in runs], 0)} | "
+                f"{polls:,} / {intended:,} ({polls / intended:.0%}) | "
+                f"{spread_of([run['completion']['last_s'] for run in runs], 2)} |"
+            )
+    load = bursts.get("load_average_before")
+    if load:
+        lines += ["", f"Load average at the start of the part: {', '.join(f'{x:.2f}' for x in load)}."]
+    return lines
+
+
 def spread_of(values: list[float], digits: int) -> str:
     return spread({"median": statistics.median(values), "min": min(values), "max": max(values)}, digits)
 
@@ -505,7 +589,7 @@ def findings_block() -> str:
 def render() -> str:
     machine, imports, triggerer = load("machine"), load("imports"), with_floor(load("triggerer"), load("floor"))
     hooks, requests, wakeups = load("hooks"), load("requests"), load("wakeups")
-    batch = load("batch")
+    batch, bursts = load("batch"), load("burst")
     durations = ", ".join(
         f"{name} {data['seconds']:.0f} s"
         for name, data in (
@@ -513,6 +597,7 @@ def render() -> str:
             ("triggerer", load("triggerer")),
             ("floor", load("floor")),
             ("wakeups", wakeups),
+            ("burst", bursts),
             ("hooks", hooks),
             ("requests", requests),
             ("batch", batch),
@@ -529,7 +614,7 @@ def render() -> str:
         "",
         "Reproduce: `make bench` (it creates `.venv-bench` with apache-airflow 3.3.2, this provider installed "
         "editable and the latest apache-airflow-providers-dbt-cloud, then runs `python -m bench.run`). One part: "
-        "`.venv-bench/bin/python -m bench.run --only imports|triggerer|floor|wakeups|hooks|requests|batch`; raw results go to "
+        "`.venv-bench/bin/python -m bench.run --only imports|triggerer|floor|wakeups|burst|hooks|requests|batch`; raw results go to "
         f"`bench/out/*.json`. Durations of the last run: {durations or 'n/a'}. Benchmarks are not tests: nothing "
         "asserts a time.",
         "",
@@ -542,6 +627,8 @@ def render() -> str:
         *summary_section(imports, triggerer),
         "",
         *wakeup_goal_lines(wakeups, triggerer),
+        "",
+        *burst_goal_lines(bursts),
         "",
         *batch_goal_lines(batch),
         "",
@@ -585,6 +672,10 @@ def render() -> str:
         "arrive within 10 ms).",
         "",
         *wakeups_section(wakeups),
+        "",
+        "### Waits in a burst",
+        "",
+        *burst_section(bursts),
         "",
         "## 3. Requests per run",
         "",

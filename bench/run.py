@@ -6,6 +6,7 @@ Parts (each saves bench/out/<part>.json; the report uses the latest of each):
 * ``triggerer`` N waiting triggers in one event loop vs dbt Cloud's, N = 100, 1,000, 10,000 (~5 min)
 * ``floor``     the same waits as a bare aiohttp loop, no Airflow, N = 100, 1,000, 10,000 (~2 min)
 * ``wakeups``   the wake-up grid: the provider with and without it against the bare loop, interleaved, 3 times (~15 min)
+* ``burst``     200 waits polled every second, started at once and spread over a second, vs dbt Cloud's (~8 min)
 * ``hooks``     client CPU per status request, the async client vs bare aiohttp vs dbt Cloud's hook (~1 min)
 * ``requests``  HTTP requests per waited run, and console records into the task log (~5 s)
 * ``batch``     5,000 people synced against the emulator at 100 ms latency, max_concurrency=1 vs the default, 8 and 16 (~8 min)
@@ -25,7 +26,7 @@ from importlib import metadata
 
 from bench.common import ROOT, out_dir, save, say
 
-PARTS = ("imports", "triggerer", "floor", "wakeups", "hooks", "requests", "batch")
+PARTS = ("imports", "triggerer", "floor", "wakeups", "burst", "hooks", "requests", "batch")
 PACKAGES = (
     "apache-airflow",
     "apache-airflow-task-sdk",
@@ -99,6 +100,11 @@ def run_part(part: str) -> dict:
         from bench import triggerer
 
         data = triggerer.main(triggerer.wakeup_plan(), window=10.0)
+    elif part == "burst":
+        from airflow_provider_opsera.hooks.opsera_async import POOL_SIZE
+        from bench import triggerer
+
+        data = {**triggerer.main(triggerer.burst_plan(), window=10.0), "pool_size": POOL_SIZE}
     elif part == "hooks":
         from bench import hook_overhead
 

@@ -13,7 +13,8 @@ reported as JSON lines on REPORT_FD; stdout and stderr take the providers' logs.
 
 Sides: ``opsera`` (the provider as it ships: wake-ups on the loop's grid),
 ``opsera_unaligned`` (the same trigger sleeping with plain ``asyncio.sleep``; ``opsera`` with a
-GRID_STEP other than the provider's runs it on that grid), ``dbt``,
+GRID_STEP other than the provider's runs it on that grid), ``opsera_unpooled`` (as shipped, but
+the shared session may open aiohttp's default 100 connections, as before its pool was bounded), ``dbt``,
 ``aiohttp_floor`` (a bare aiohttp loop, each wait on its own timer) and
 ``aiohttp_floor_grid`` (the same loop, each wake-up moved up to a GRID_STEP grid).
 """
@@ -39,6 +40,9 @@ OPSERA_CONN_ID = "opsera_bench"
 DBT_CONN_ID = "dbt_bench"
 DBT_ACCOUNT_ID = 4242
 TIMEOUT = 3600
+OPSERA_SIDES = ("opsera", "opsera_unaligned", "opsera_unpooled")
+#: aiohttp's own default limit, the provider's pool before it was bounded
+UNBOUNDED_POOL = 100
 
 
 def opsera_pipeline_id(index: int) -> str:
@@ -47,7 +51,7 @@ def opsera_pipeline_id(index: int) -> str:
 
 def make_trigger(side: str, index: int | None, poll_interval: float, grid_step: float = 0.0):
     """A trigger for run ``index`` (None: the always-finished warm-up run)."""
-    if side in ("opsera", "opsera_unaligned"):
+    if side in OPSERA_SIDES:
         from airflow_provider_opsera.triggers import OpseraPipelineRunTrigger
 
         trigger = OpseraPipelineRunTrigger(
@@ -152,7 +156,8 @@ def percentile(values: list[float], fraction: float) -> float:
 
 
 async def main(side: str, count: int, poll_interval: float, report, spread: float, grid_step: float = 0.0) -> None:
-    if side in ("opsera", "opsera_unaligned"):
+    if side in OPSERA_SIDES:
+        from airflow_provider_opsera.hooks import opsera_async
         from airflow_provider_opsera.triggers.polling import OpseraPollingTrigger
         from airflow_provider_opsera.waiting.wakeups import GRID_STEP, sleep_on_grid
 
@@ -160,6 +165,8 @@ async def main(side: str, count: int, poll_interval: float, report, spread: floa
             OpseraPollingTrigger._sleep = staticmethod(asyncio.sleep)
         elif grid_step and grid_step != GRID_STEP:  # the provider on another grid than the one it ships with
             OpseraPollingTrigger._sleep = staticmethod(functools.partial(sleep_on_grid, step=grid_step))
+        if side == "opsera_unpooled":
+            opsera_async.POOL_SIZE = UNBOUNDED_POOL
 
     def report_line(**data) -> None:
         report.write(json.dumps(data) + "\n")

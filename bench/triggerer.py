@@ -185,6 +185,7 @@ def run_one(
         "n": count,
         "poll_interval": interval,
         "grid_step": grid_step,
+        "start_spread": interval if spread is None else spread,
         "largest_burst": summary([s["largest_burst"] for s in samples]),
         "window_seconds": cycles * interval,
         "cycles": samples,
@@ -285,6 +286,19 @@ WAKEUP_SIDES = (
 )
 
 
+#: waits in a burst, (N, poll interval): started all at once (a mapped task's instances deferring
+#: together) and started over one interval, the provider against dbt Cloud's and its pool unbounded
+BURST_CASE = (200, 1.0)
+BURST_SIDES = ("opsera", "opsera_unpooled", "dbt")
+
+
+def burst_plan(repeats: int = 3) -> list[tuple]:
+    """Each side started at once and spread over one interval, once per repeat, in an order that rotates."""
+    n, interval = BURST_CASE
+    runs = [(side, n, interval, 0.0, spread) for spread in (0.0, interval) for side in BURST_SIDES]
+    return [run for repeat in range(repeats) for run in runs[repeat % len(runs) :] + runs[: repeat % len(runs)]]
+
+
 def wakeup_plan(repeats: int = 3) -> list[tuple]:
     """Every variant once per repeat, in an order that rotates, so that a load that comes and goes hits them all."""
     plan = []
@@ -305,16 +319,17 @@ def main(
     spread=None,
     grid_step=GRID_STEP,
 ) -> dict:
-    """Each plan entry is ``(side, N)`` or ``(side, N, poll interval, grid step)``."""
+    """Each plan entry is ``(side, N)``, ``(side, N, poll interval, grid step)`` or that and the start spread."""
     paths = make_certificates(out_dir() / "tls")
     results = []
     with BenchServer(paths["cert"], paths["key"], workers=workers) as server:
         env = environment(server, paths["ca"])
         for side, count, *timing in plan:
-            every, step = timing or (interval, grid_step)
-            step = (step or GRID_STEP) if side in ("opsera", "aiohttp_floor_grid") else 0.0
+            every, step, *starts = timing or (interval, grid_step)
+            step = (step or GRID_STEP) if side in ("opsera", "opsera_unpooled", "aiohttp_floor_grid") else 0.0
+            start_spread = starts[0] if starts else spread
             try:
-                results.append(run_one(server, env, side, count, every, window, completion_wait, spread, step))
+                results.append(run_one(server, env, side, count, every, window, completion_wait, start_spread, step))
             except Exception as error:  # one broken run must not cost the others
                 say(f"  {side} N={count}: failed: {error}")
                 results.append(
