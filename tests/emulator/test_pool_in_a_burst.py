@@ -33,12 +33,14 @@ def client_connections(port: int) -> int:
     return count
 
 
-def test_a_burst_of_waits_gets_every_poll_through_a_bounded_pool(opsera_conn, monkeypatch):
-    emulator = opsera_conn
-    run_count = OpseraHook().run_pipeline(BLANK)["runCount"]
+def test_a_burst_of_waits_gets_every_poll_through_a_bounded_pool(emu, monkeypatch):
+    emulator = emu  # its own: no other client's connection to it may still be open
     conn = emulator.connection_dict("admin")
     conn["extra"]["timeout"] = TIMEOUT
     monkeypatch.setenv("AIRFLOW_CONN_OPSERA_DEFAULT", json.dumps(conn))
+    starter = OpseraHook()
+    run_count = starter.run_pipeline(BLANK)["runCount"]
+    starter.close()
     emulator.set_fault(route="POST /api/v1/pipeline/status", kind="latency", seconds=LATENCY)
     retry_waits: list[float] = []
 
