@@ -8,7 +8,7 @@ has read from a connection, whatever built it.
 from __future__ import annotations
 
 from airflow_provider_opsera._compat import AirflowException
-from airflow_provider_opsera.message_safety import redact
+from airflow_provider_opsera.client.redaction import redact
 
 
 class OpseraError(AirflowException):
@@ -95,3 +95,17 @@ class OpseraAmbiguousRequestError(OpseraError):
     def __init__(self, message: str, *, cause: OpseraError, **kwargs):
         super().__init__(message, **kwargs)
         self.cause = cause
+
+
+class OpseraRedirectError(OpseraConnectionConfigError):
+    """Opsera's address answered with a redirect, which is never followed."""
+
+
+class OpseraTLSError(OpseraConnectionConfigError):
+    """The TLS handshake failed: the request, and its token, were never sent."""
+
+    may_have_reached_server = False
+
+
+class OpseraResponseTooLargeError(OpseraBadResponseError):
+    """The answer is larger than the call ever needs; the rest of it was not read."""

@@ -9,9 +9,8 @@ from typing import Any
 
 import requests
 
-from airflow_provider_opsera import message_safety
 from airflow_provider_opsera._compat import BaseHook, mask_secret
-from airflow_provider_opsera.client import validation
+from airflow_provider_opsera.client import redaction, validation
 from airflow_provider_opsera.client.api import ENDPOINTS, RECORD_CAP, Endpoint
 from airflow_provider_opsera.client.connection import OpseraConnectionSettings
 from airflow_provider_opsera.client.connection_form import (
@@ -236,7 +235,9 @@ class OpseraHook(BaseHook):
                         raise refusal
                     text = read_body(endpoint, response)
         except requests.exceptions.RequestException as error:
-            raise transport_error(endpoint, settings.base_url, error, timeout) from None
+            raise transport_error(
+                endpoint, settings.base_url, error, timeout, scheme_assumed=settings.scheme_assumed
+            ) from None
         if 200 <= status < 300:
             return parse_json(text, endpoint, status)
         error = error_for(endpoint, status, text, headers.get("Retry-After"))
@@ -489,7 +490,7 @@ def connection_test_message(
 def register_secrets(settings: OpseraConnectionSettings) -> None:
     """Tell Airflow's secrets masker, and the provider's own messages, about the token in every form it travels in."""
     for secret in (settings.token, settings.authorization):
-        message_safety.remember_secret(secret)
+        redaction.remember_secret(secret)
         mask_secret(secret)
 
 
@@ -499,13 +500,18 @@ def task_status_text(answer: Any) -> str:
 
 
 def transport_error(
-    endpoint: Endpoint, base_url: str, error: BaseException, timeout: float | None = None
+    endpoint: Endpoint,
+    base_url: str,
+    error: BaseException,
+    timeout: float | None = None,
+    *,
+    scheme_assumed: bool = False,
 ) -> OpseraError:
     """Classify a requests failure: a failed TLS handshake, or else by whether the request may have reached Opsera."""
     from urllib3.exceptions import NewConnectionError
     from urllib3.exceptions import TimeoutError as ReadOrConnectTimeout
 
-    handshake = tls_error(endpoint, base_url, error)
+    handshake = tls_error(endpoint, base_url, error, scheme_assumed=scheme_assumed)
     if handshake is not None:
         return handshake
     cause = getattr(error.args[0], "reason", None) if getattr(error, "args", None) else None

@@ -34,6 +34,7 @@ from airflow_provider_opsera.hooks.retry import (
     first_retry_wait,
     query_params,
     raise_final,
+    request_timeout,
     retrying_kwargs,
 )
 from airflow_provider_opsera.hooks.transport import (
@@ -286,7 +287,7 @@ class OpseraAsyncHook:
                 json=body,
                 params=params or None,
                 headers={"Authorization": settings.authorization},
-                timeout=aiohttp.ClientTimeout(total=settings.timeout),
+                timeout=aiohttp.ClientTimeout(total=request_timeout(settings.timeout)),
                 ssl=_ssl_for(settings.verify),
                 proxy=_proxy_for(url, settings.proxies),
                 allow_redirects=False,
@@ -298,7 +299,9 @@ class OpseraAsyncHook:
                 text = await _read_body(endpoint, response)
                 retry_after = headers.get("Retry-After")
         except (aiohttp.ClientError, asyncio.TimeoutError) as error:
-            raise transport_error(endpoint, settings.base_url, error, settings.timeout) from None
+            raise transport_error(
+                endpoint, settings.base_url, error, settings.timeout, scheme_assumed=settings.scheme_assumed
+            ) from None
         if 200 <= status < 300:
             return parse_json(text, endpoint, status)
         raise error_for(endpoint, status, text, retry_after)
@@ -352,11 +355,16 @@ async def _read_body(endpoint: Endpoint, response: aiohttp.ClientResponse) -> st
 
 
 def transport_error(
-    endpoint: Endpoint, base_url: str, error: BaseException, timeout: float | None = None
+    endpoint: Endpoint,
+    base_url: str,
+    error: BaseException,
+    timeout: float | None = None,
+    *,
+    scheme_assumed: bool = False,
 ) -> OpseraError:
     """Classify an aiohttp failure: a failed TLS handshake, or else by whether the request may have reached Opsera."""
     if isinstance(error, aiohttp.ClientConnectorError):  # a handshake fails while connecting, before sending
-        handshake = tls_error(endpoint, base_url, error)
+        handshake = tls_error(endpoint, base_url, error, scheme_assumed=scheme_assumed)
         if handshake is not None:
             return handshake
     never_sent = isinstance(error, aiohttp.ClientConnectorError) or isinstance(

@@ -11,6 +11,7 @@ import time
 from typing import Any
 
 from airflow_provider_opsera.client.api import RECORD_CAP, Endpoint
+from airflow_provider_opsera.client.redaction import redact, shortened
 from airflow_provider_opsera.exceptions import (
     OpseraAuthenticationError,
     OpseraBadResponseError,
@@ -22,7 +23,6 @@ from airflow_provider_opsera.exceptions import (
     OpseraServerError,
     OpseraValidationError,
 )
-from airflow_provider_opsera.message_safety import redact, shortened
 
 SNIPPET_CHARS = 160
 #: a status word is short; a longer "status" is not one (and would flood the log it is reported in)

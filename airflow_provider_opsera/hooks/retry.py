@@ -17,6 +17,7 @@ from airflow_provider_opsera.exceptions import (
     OpseraBadResponseError,
     OpseraError,
     OpseraRateLimitError,
+    OpseraResponseTooLargeError,
     OpseraServerError,
     OpseraTransportError,
 )
@@ -48,6 +49,8 @@ class RetryPolicy:
             return False  # a 5xx after a run request may have started the run
         if isinstance(error, OpseraServerError):
             return error.status_code in RETRYABLE_STATUS
+        if isinstance(error, OpseraResponseTooLargeError):
+            return False  # the same call gets the same oversized answer again
         # a garbled body on a read is usually a proxy hiccup; reading again is harmless
         return isinstance(error, OpseraBadResponseError)
 
@@ -97,6 +100,19 @@ def calls_end_by(end_time: float | None, clock: Callable[[], float] = time.time)
         yield
     finally:
         _CALLS_END_BY.reset(reset)
+
+
+#: a request made just before the deadline still gets this long to be answered
+SHORTEST_REQUEST = 1.0
+
+
+def request_timeout(timeout: float) -> float:
+    """The connection's ``timeout``, cut to what is left before a deadline set by :func:`calls_end_by`."""
+    bound = _CALLS_END_BY.get()
+    if bound is None:
+        return timeout
+    end_time, clock = bound
+    return min(timeout, max(SHORTEST_REQUEST, end_time - clock()))
 
 
 class RetryBudget:

@@ -13,26 +13,18 @@ import threading
 from typing import Any
 
 from airflow_provider_opsera.client.api import Endpoint
-from airflow_provider_opsera.exceptions import OpseraBadResponseError, OpseraConnectionConfigError, OpseraTransportError
+from airflow_provider_opsera.exceptions import (
+    OpseraConnectionConfigError,
+    OpseraRedirectError,
+    OpseraResponseTooLargeError,
+    OpseraTLSError,
+    OpseraTransportError,
+)
 from airflow_provider_opsera.hooks.responses import describe, scrub
 
 #: bytes asked of the network per read while a body of unknown size is collected
 READ_CHUNK = 64 * 1024
 LOCATION_CHARS = 200
-
-
-class OpseraRedirectError(OpseraConnectionConfigError):
-    """Opsera's address answered with a redirect, which is never followed."""
-
-
-class OpseraTLSError(OpseraConnectionConfigError):
-    """The TLS handshake failed: the request, and its token, were never sent."""
-
-    may_have_reached_server = False
-
-
-class OpseraResponseTooLargeError(OpseraBadResponseError):
-    """The answer is larger than the call ever needs; the rest of it was not read."""
 
 
 # -- redirects --
@@ -115,8 +107,13 @@ def find_cause(error: BaseException, kinds: type | tuple[type, ...], *, own: boo
     return None
 
 
-def tls_error(endpoint: Endpoint, base_url: str, error: BaseException) -> OpseraTLSError | None:
-    """The error for a failed TLS handshake, saying what is wrong and which setting fixes it; None for others."""
+def tls_error(
+    endpoint: Endpoint, base_url: str, error: BaseException, *, scheme_assumed: bool = False
+) -> OpseraTLSError | None:
+    """The error for a failed TLS handshake, saying what is wrong and which setting fixes it; None for others.
+
+    ``scheme_assumed``: the connection's Host had no scheme and https:// was taken for it.
+    """
     cause = find_cause(error, ssl.SSLError, own=True)
     if cause is None:
         return None
@@ -127,6 +124,11 @@ def tls_error(endpoint: Endpoint, base_url: str, error: BaseException) -> Opsera
         if any(word in reason for word in _PLAIN_HTTP):
             what = f"{base_url} answered the TLS handshake in plain HTTP ({cause.reason or cause})"
             fix = "Is the scheme wrong? The connection's Host must start with the scheme the server speaks."
+            if scheme_assumed:
+                fix = (
+                    "Is the scheme wrong? The connection's Host has no scheme, so https:// was assumed; "
+                    "write the scheme the server speaks in the Host."
+                )
         elif any(word in reason for word in _HANDSHAKE):
             what = f"the TLS handshake with {base_url} failed ({cause.reason or cause})"
             fix = "The server accepts no TLS version or cipher this Python offers, or wants a client certificate."

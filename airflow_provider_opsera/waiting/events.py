@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from airflow_provider_opsera._compat import AirflowException
-from airflow_provider_opsera.message_safety import redact, shortened
+from airflow_provider_opsera.client.redaction import redact, shortened
 from airflow_provider_opsera.waiting.watch import ERROR, FAILED, STOPPED, SUCCESS, TIMEOUT
 
 #: every status the provider's own triggers send to a waiting task

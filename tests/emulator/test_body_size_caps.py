@@ -8,9 +8,8 @@ import psutil
 import pytest
 
 from airflow_provider_opsera.client.api import ENDPOINTS
-from airflow_provider_opsera.exceptions import OpseraError
+from airflow_provider_opsera.exceptions import OpseraError, OpseraResponseTooLargeError
 from airflow_provider_opsera.hooks.retry import RetryPolicy
-from airflow_provider_opsera.hooks.transport import OpseraResponseTooLargeError
 
 from .loopback import CLIENTS, PIPELINE_ID, RecordingServer, call_with, use_connection
 
@@ -109,3 +108,13 @@ def test_a_chunked_answer_announcing_a_small_length_is_still_capped(client, monk
     if client == "sync":
         assert isinstance(caught.value, OpseraResponseTooLargeError) and "went past the 1 MiB" in str(caught.value)
     assert memory.grew < 2 * ENDPOINTS["pipeline_status"].body_cap + NOISE
+
+
+@pytest.mark.parametrize("client", CLIENTS)
+def test_an_answer_past_the_cap_is_not_asked_for_again(client, monkeypatch):
+    """Reading again would get the same oversized answer: a read that is otherwise retried is sent once."""
+    with RecordingServer(huge_answer(announce=True)) as opsera:
+        use_connection(monkeypatch, opsera.url)
+        with pytest.raises(OpseraResponseTooLargeError):
+            call_with(client, "pipeline_status", json={"pipelineId": PIPELINE_ID, "runCount": 1})
+    assert len(opsera.requests) == 1

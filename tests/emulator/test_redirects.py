@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from airflow_provider_opsera.hooks.transport import OpseraRedirectError
+from airflow_provider_opsera.exceptions import OpseraRedirectError
 
 from .loopback import CLIENTS, PIPELINE_ID, RecordingServer, call_with, json_answer, use_connection
 

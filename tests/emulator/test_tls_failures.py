@@ -10,9 +10,8 @@ import warnings
 
 import pytest
 
-from airflow_provider_opsera.exceptions import OpseraAmbiguousRequestError, OpseraConnectionConfigError
+from airflow_provider_opsera.exceptions import OpseraAmbiguousRequestError, OpseraConnectionConfigError, OpseraTLSError
 from airflow_provider_opsera.hooks import transport
-from airflow_provider_opsera.hooks.transport import OpseraTLSError
 
 from .loopback import CLIENTS, PIPELINE_ID, RecordingServer, SocketServer, call_with, json_answer, use_connection
 
@@ -136,3 +135,13 @@ def test_a_directory_of_cas_is_a_ca_bundle_too(client, ca, tmp_path, monkeypatch
     with RecordingServer(json_answer({"status": "running"}), tls=context) as server:
         use_connection(monkeypatch, server.url, verify=str(tmp_path))
         assert call_with(client, "pipeline_status", json=STATUS_BODY)[0] == {"status": "running"}
+
+
+@pytest.mark.parametrize("client", CLIENTS)
+def test_a_host_without_a_scheme_that_speaks_plain_http_is_told_https_was_assumed(client, monkeypatch):
+    with plain_http_server() as server:
+        use_connection(monkeypatch, f"127.0.0.1:{server.port}")
+        with pytest.raises(OpseraTLSError) as caught:
+            call_with(client, "pipeline_status", json=STATUS_BODY)
+    assert "has no scheme, so https:// was assumed" in str(caught.value), caught.value
+    assert server.connections == 1 and caught.value.sleeps == []

@@ -102,3 +102,30 @@ def test_a_deadline_that_has_passed_leaves_no_retry(connect):
 def test_without_a_deadline_the_policy_alone_bounds_the_retries(connect):
     clock, server, hook = sync_read_failing(connect, lambda clock: None)
     assert len(server.requests) == hook.retry_policy.max_attempts
+
+
+def hanging(request: Request) -> Answer:
+    return Answer(200, {"status": "running"}, delay=60)
+
+
+def test_a_read_under_way_at_the_deadline_is_cut_there(connect):
+    """The connection's timeout (30 s) does not carry a wait past its own (2 s): the read in flight ends with it."""
+    from airflow_provider_opsera.hooks.opsera_async import close_shared_session
+
+    timeout = 2.0
+
+    async def wait() -> dict:
+        trigger = OpseraPipelineRunTrigger(pipeline_id=PIPELINE_ID, run_count=3, poll_interval=1, timeout=timeout)
+        try:
+            return [event.payload async for event in trigger.run()][0]
+        finally:
+            await close_shared_session()
+
+    with ScriptedServer(hanging) as server:
+        connect(server.url)
+        started = time.monotonic()
+        event = asyncio.run(wait())
+        elapsed = time.monotonic() - started
+    assert event["status"] == "timeout", event
+    assert len(server.requests) >= 1
+    assert elapsed < timeout + SLACK
