@@ -35,10 +35,9 @@ def connect(monkeypatch):
     return _connect
 
 
-def test_a_wait_against_a_slowly_failing_server_ends_within_its_timeout(connect):
+def wait_against(answer, connect, timeout: float) -> tuple[dict, float, ScriptedServer]:
+    """A pipeline-run trigger's event against a server answering ``answer``, and how long the wait took."""
     from airflow_provider_opsera.hooks.opsera_async import close_shared_session
-
-    timeout = 2.0
 
     async def wait() -> dict:
         trigger = OpseraPipelineRunTrigger(pipeline_id=PIPELINE_ID, run_count=3, poll_interval=1, timeout=timeout)
@@ -47,14 +46,18 @@ def test_a_wait_against_a_slowly_failing_server_ends_within_its_timeout(connect)
         finally:
             await close_shared_session()
 
-    with ScriptedServer(slow_unavailable) as server:
+    with ScriptedServer(answer) as server:
         connect(server.url)
         started = time.monotonic()
         event = asyncio.run(wait())
-        elapsed = time.monotonic() - started
+        return event, time.monotonic() - started, server
+
+
+def test_a_wait_against_a_slowly_failing_server_ends_within_its_timeout(connect):
+    event, elapsed, server = wait_against(slow_unavailable, connect, timeout=2.0)
     assert event["status"] == "timeout", event
     assert len(server.requests) >= 2  # the read was retried within the time it had
-    assert elapsed < timeout + SLACK
+    assert elapsed < 2.0 + SLACK
 
 
 def sync_read_failing(connect, end_time) -> tuple[FakeClock, ScriptedServer, OpseraHook]:
@@ -110,22 +113,7 @@ def hanging(request: Request) -> Answer:
 
 def test_a_read_under_way_at_the_deadline_is_cut_there(connect):
     """The connection's timeout (30 s) does not carry a wait past its own (2 s): the read in flight ends with it."""
-    from airflow_provider_opsera.hooks.opsera_async import close_shared_session
-
-    timeout = 2.0
-
-    async def wait() -> dict:
-        trigger = OpseraPipelineRunTrigger(pipeline_id=PIPELINE_ID, run_count=3, poll_interval=1, timeout=timeout)
-        try:
-            return [event.payload async for event in trigger.run()][0]
-        finally:
-            await close_shared_session()
-
-    with ScriptedServer(hanging) as server:
-        connect(server.url)
-        started = time.monotonic()
-        event = asyncio.run(wait())
-        elapsed = time.monotonic() - started
+    event, elapsed, server = wait_against(hanging, connect, timeout=2.0)
     assert event["status"] == "timeout", event
     assert len(server.requests) >= 1
-    assert elapsed < timeout + SLACK
+    assert elapsed < 2.0 + SLACK
