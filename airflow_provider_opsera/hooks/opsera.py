@@ -37,6 +37,7 @@ from airflow_provider_opsera.hooks.retry import (
     first_retry_wait,
     query_params,
     raise_final,
+    request_timeout,
     retrying_kwargs,
 )
 from airflow_provider_opsera.hooks.sync_transport import (
@@ -210,7 +211,7 @@ class OpseraHook(BaseHook):
         pause = self.rate_limit_gate.pause_for(self)
         if pause:
             self._sleep(pause)
-        timeout = self._timeout_override or settings.timeout
+        timeout = request_timeout(self._timeout_override or settings.timeout)
         if settings.verify is False and warn_unverified_once("sync", settings.base_url, self.log):
             quiet_unverified_warnings(settings.base_url)
         verify = checked_ca_bundle(settings.verify)

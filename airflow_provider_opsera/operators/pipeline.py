@@ -311,6 +311,8 @@ class OpseraRunPipelineOperator(ResumableJobMixin, _PipelineOperator):
         return PipelineRunFollower(self.hook, pipeline_id, run_count, self.log, fetch_logs=self.fetch_logs)
 
     def _wait_in_worker(self, run_count: int) -> int:
+        from airflow_provider_opsera.hooks.retry import calls_end_by
+
         run = self._follower(self.pipeline_id, run_count)
         deadline = Deadline.after(self.timeout, self._clock)
         failed_polls = FailedPolls()
@@ -321,7 +323,8 @@ class OpseraRunPipelineOperator(ResumableJobMixin, _PipelineOperator):
             self.log.warning(expiry_warning)
         while True:
             try:
-                status, message = run.read_status()
+                with calls_end_by(deadline.end_time, self._clock):  # a read's retries end with the wait
+                    status, message = run.read_status()
             except OpseraError as error:
                 if not failed_polls.tolerate(error):
                     raise

@@ -7,9 +7,9 @@ import time
 
 import pytest
 
-from airflow_provider_opsera.exceptions import OpseraServerError
+from airflow_provider_opsera.exceptions import OpseraServerError, OpseraTransportError
 from airflow_provider_opsera.hooks import OpseraHook
-from airflow_provider_opsera.hooks.retry import calls_end_by
+from airflow_provider_opsera.hooks.retry import RetryPolicy, calls_end_by
 from airflow_provider_opsera.triggers import OpseraPipelineRunTrigger
 from tests.scripted_http import Answer, Request, ScriptedServer, connection_json
 from tests.unit.conftest import PIPELINE_ID, make_jwt
@@ -116,4 +116,17 @@ def test_a_read_under_way_at_the_deadline_is_cut_there(connect):
     event, elapsed, server = wait_against(hanging, connect, timeout=2.0)
     assert event["status"] == "timeout", event
     assert len(server.requests) >= 1
+    assert elapsed < 2.0 + SLACK
+
+
+def test_the_sync_client_s_read_under_way_at_the_deadline_is_cut_there(connect):
+    """As a trigger's wait, the worker's: a read sent 2 s before the wait's deadline ends by then, not after 30 s."""
+    with ScriptedServer(hanging) as server:
+        connect(server.url)
+        hook = OpseraHook(retry_policy=RetryPolicy(max_attempts=1))
+        started = time.monotonic()
+        with calls_end_by(time.time() + 2.0), pytest.raises(OpseraTransportError, match="timed out"):
+            hook.get_pipeline_run_status(PIPELINE_ID, 3)
+        elapsed = time.monotonic() - started
+    assert len(server.requests) == 1
     assert elapsed < 2.0 + SLACK
