@@ -32,6 +32,10 @@ from airflow_provider_opsera.waiting.watch import ERROR, EVENT_STATUS_OF, TIMEOU
 _WAITS_ON_LOOP: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, int] = weakref.WeakKeyDictionary()
 
 
+# Stops on_kill started, held here until they end: the event loop keeps only weak references to tasks.
+_STOPS_UNDER_WAY: set[asyncio.Task] = set()
+
+
 async def _release_session_if_last(loop: asyncio.AbstractEventLoop) -> None:
     _WAITS_ON_LOOP[loop] = _WAITS_ON_LOOP.get(loop, 1) - 1
     if _WAITS_ON_LOOP[loop] <= 0:
@@ -202,10 +206,23 @@ class OpseraPollingTrigger(BaseTrigger):
         (apache/airflow#73454), so the work is stopped only when the task instance's own
         state says it no longer waits (see :mod:`~airflow_provider_opsera.triggers.task_state`),
         and not when the work has ended already. When in doubt it is left running. Not
-        called on a triggerer restart, a trigger timeout or a normal end. Never raises.
+        called on a triggerer restart, a trigger timeout or a normal end. Raises nothing but its own cancel.
         """
         if not self._can_stop():
             return
+        # Airflow cancels a trigger again on every state sync (about once a second) until it has ended,
+        # and that cancels on_kill too: the stop runs in a task of its own, which a cancel does not reach.
+        stop = asyncio.get_running_loop().create_task(self._stop_after_kill())
+        _STOPS_UNDER_WAY.add(stop)
+        stop.add_done_callback(_STOPS_UNDER_WAY.discard)
+        try:
+            await asyncio.shield(stop)
+        except asyncio.CancelledError:
+            if not stop.done():
+                self.log.info("Airflow ended on_kill early; stopping %s goes on in the triggerer.", self.subject())
+            raise
+
+    async def _stop_after_kill(self) -> None:
         reason = await reason_to_leave_running(self.task_instance)
         if reason:
             self.log.info("Not stopping %s: %s.", self.subject(), reason)

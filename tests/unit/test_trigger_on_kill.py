@@ -200,6 +200,55 @@ def test_a_triggerer_shutdown_leaves_the_run_alone(real_sleep, supervisor):
     assert hook.stops == 0
 
 
+class SlowStopHook(FakeAsyncHook):
+    """A stop that is under way until the test lets it finish (a 429 and its retry, say)."""
+
+    def __init__(self, *answers) -> None:
+        super().__init__(*answers)
+        self.stop_sent, self.release, self.stopped = asyncio.Event(), asyncio.Event(), asyncio.Event()
+
+    async def stop_pipeline(self, pipeline_id: str) -> dict:
+        self.stops += 1
+        self.stop_sent.set()
+        await self.release.wait()
+        self.stopped.set()
+        return {"status": "stopped"}
+
+
+@airflow_calls_on_kill
+def test_a_stop_under_way_survives_airflow_cancelling_the_trigger_again(real_sleep, supervisor):
+    """Airflow cancels a trigger on every state sync until it has ended, on_kill included: the stop still ends."""
+    from airflow.jobs.triggerer_job_runner import _USER_ACTION_CANCEL_MSG, TriggerRunner
+
+    supervisor({"wait": "failed"})
+    hook = SlowStopHook(RUNNING)
+    trigger = make_trigger(hook)
+
+    async def scenario() -> None:
+        runner = TriggerRunner()
+        runner.triggers[1] = {"name": "opsera", "events": 0, "is_watcher": False}
+        polled = asyncio.Event()
+        real_read = trigger.read_status
+
+        async def read_status(hook):
+            polled.set()
+            return await real_read(hook)
+
+        trigger.read_status = read_status
+        task = asyncio.create_task(runner.run_trigger(1, trigger, None))
+        await asyncio.wait_for(polled.wait(), 5)
+        task.cancel(_USER_ACTION_CANCEL_MSG)  # the person's action
+        await asyncio.wait_for(hook.stop_sent.wait(), 5)
+        task.cancel(_USER_ACTION_CANCEL_MSG)  # the next state sync, the trigger not yet ended
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        hook.release.set()
+        await asyncio.wait_for(hook.stopped.wait(), 5)
+
+    asyncio.run(scenario())
+    assert hook.stops == 1
+
+
 # -- the state read made once early, so that the one in on_kill is answered in time --
 
 
