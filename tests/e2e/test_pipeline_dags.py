@@ -7,6 +7,7 @@ REST API (states, logs, extra links, XComs) and the emulator's request counts.
 from __future__ import annotations
 
 import pytest
+import requests
 
 from tests.e2e.conftest import example_dag
 
@@ -99,7 +100,9 @@ def test_example_pipeline_failure_fails_with_opseras_message(airflow):
     assert links.get(LINK_NAME) == portal_link(airflow, BROKEN_BUILD), links
 
 
-def test_marking_a_deferred_task_failed_stops_its_pipeline_run(airflow):
+@pytest.mark.parametrize("first_stop_refused", [False, True], ids=["stop-accepted", "first-stop-refused-429"])
+def test_marking_a_deferred_task_failed_stops_its_pipeline_run(airflow, first_stop_refused):
+    """Refused with 429 and Retry-After 3 s, the stop is retried after Airflow has cancelled the trigger again."""
     dag_id = "e2e_opsera_stop_on_mark_failed"
     task_id = "run_long_soak"
     airflow.sync_dags()
@@ -122,14 +125,20 @@ def test_marking_a_deferred_task_failed_stops_its_pipeline_run(airflow):
     run_count = _last_run_count(airflow, LONG_SOAK)
     assert airflow.pipeline_run_status(LONG_SOAK, run_count)["status"] == "running"
 
-    airflow.set_task_state(dag_id, run_id, task_id, "failed")
-
-    airflow.wait_for(
-        lambda: airflow.emulator_counts().get(STOP, 0) > before.get(STOP, 0),
-        90,
-        "the emulator to receive POST /api/v1/pipeline/stop after the task was marked failed",
-    )
-    assert airflow.emulator_counts().get(STOP, 0) - before.get(STOP, 0) == 1
+    stops = 2 if first_stop_refused else 1
+    if first_stop_refused:
+        fault = {"route": STOP, "kind": "retry_after", "retry_after": 3, "count": 1}
+        requests.post(f"{airflow.emulator_url}/_emulator/faults", json=fault, timeout=10).raise_for_status()
+    try:
+        airflow.set_task_state(dag_id, run_id, task_id, "failed")
+        airflow.wait_for(
+            lambda: airflow.emulator_counts().get(STOP, 0) - before.get(STOP, 0) >= stops,
+            90,
+            f"the emulator to receive {stops} POST /api/v1/pipeline/stop after the task was marked failed",
+        )
+    finally:
+        requests.delete(f"{airflow.emulator_url}/_emulator/faults", timeout=10)
+    assert airflow.emulator_counts().get(STOP, 0) - before.get(STOP, 0) == stops
     assert airflow.task_instance(dag_id, run_id, task_id)["state"] == "failed"
     # Opsera's stop is soft: the step in flight finishes, then the run ends stopped.
     airflow.wait_for(
