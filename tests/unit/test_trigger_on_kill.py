@@ -152,8 +152,8 @@ airflow_calls_on_kill = pytest.mark.skipif(
 )
 
 
-async def _run_in_triggerer(trigger, cancel_message: str | None) -> None:
-    """Airflow's own TriggerRunner.run_trigger, cancelled the way a user action or a shutdown does."""
+async def _start_in_triggerer(trigger) -> asyncio.Task:
+    """Airflow's own TriggerRunner.run_trigger, once the trigger has polled."""
     from airflow.jobs.triggerer_job_runner import TriggerRunner
 
     runner = TriggerRunner()
@@ -169,6 +169,12 @@ async def _run_in_triggerer(trigger, cancel_message: str | None) -> None:
     task = asyncio.create_task(runner.run_trigger(1, trigger, None))
     runner.triggers[1]["task"] = task
     await asyncio.wait_for(started.wait(), 5)
+    return task
+
+
+async def _run_in_triggerer(trigger, cancel_message: str | None) -> None:
+    """Airflow's own TriggerRunner.run_trigger, cancelled the way a user action or a shutdown does."""
+    task = await _start_in_triggerer(trigger)
     task.cancel(cancel_message)
     with pytest.raises(asyncio.CancelledError):
         await task
@@ -218,25 +224,13 @@ class SlowStopHook(FakeAsyncHook):
 @airflow_calls_on_kill
 def test_a_stop_under_way_survives_airflow_cancelling_the_trigger_again(real_sleep, supervisor):
     """Airflow cancels a trigger on every state sync until it has ended, on_kill included: the stop still ends."""
-    from airflow.jobs.triggerer_job_runner import _USER_ACTION_CANCEL_MSG, TriggerRunner
+    from airflow.jobs.triggerer_job_runner import _USER_ACTION_CANCEL_MSG
 
     supervisor({"wait": "failed"})
     hook = SlowStopHook(RUNNING)
-    trigger = make_trigger(hook)
 
     async def scenario() -> None:
-        runner = TriggerRunner()
-        runner.triggers[1] = {"name": "opsera", "events": 0, "is_watcher": False}
-        polled = asyncio.Event()
-        real_read = trigger.read_status
-
-        async def read_status(hook):
-            polled.set()
-            return await real_read(hook)
-
-        trigger.read_status = read_status
-        task = asyncio.create_task(runner.run_trigger(1, trigger, None))
-        await asyncio.wait_for(polled.wait(), 5)
+        task = await _start_in_triggerer(make_trigger(hook))
         task.cancel(_USER_ACTION_CANCEL_MSG)  # the person's action
         await asyncio.wait_for(hook.stop_sent.wait(), 5)
         task.cancel(_USER_ACTION_CANCEL_MSG)  # the next state sync, the trigger not yet ended
