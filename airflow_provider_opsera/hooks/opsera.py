@@ -236,9 +236,7 @@ class OpseraHook(BaseHook):
                         raise refusal
                     text = read_body(endpoint, response)
         except requests.exceptions.RequestException as error:
-            raise transport_error(
-                endpoint, settings.base_url, error, timeout, scheme_assumed=settings.scheme_assumed
-            ) from None
+            raise transport_error(endpoint, settings, error, timeout) from None
         if 200 <= status < 300:
             return parse_json(text, endpoint, status)
         error = error_for(endpoint, status, text, headers.get("Retry-After"))
@@ -346,7 +344,7 @@ class OpseraHook(BaseHook):
     def get_task_status(self, task_id: str) -> str:
         """The last run's status, which Opsera answers as a bare string."""
         answer = self.call("task_status", json={"taskId": validation.object_id(task_id, "opsera_task_id")})
-        return task_status_text(answer)
+        return task_status(answer)
 
     def get_task_logs(self, task_id: str, run_count: int | None = None) -> list[dict[str, Any]]:
         params: dict[str, Any] = {"taskId": validation.object_id(task_id, "opsera_task_id")}
@@ -495,24 +493,15 @@ def register_secrets(settings: OpseraConnectionSettings) -> None:
         mask_secret(secret)
 
 
-def task_status_text(answer: Any) -> str:
-    """Opsera answers a task's status as a bare string; tolerate an object carrying it."""
-    return task_status(answer)
-
-
 def transport_error(
-    endpoint: Endpoint,
-    base_url: str,
-    error: BaseException,
-    timeout: float | None = None,
-    *,
-    scheme_assumed: bool = False,
+    endpoint: Endpoint, settings: OpseraConnectionSettings, error: BaseException, timeout: float | None = None
 ) -> OpseraError:
     """Classify a requests failure: a failed TLS handshake, or else by whether the request may have reached Opsera."""
     from urllib3.exceptions import NewConnectionError
     from urllib3.exceptions import TimeoutError as ReadOrConnectTimeout
 
-    handshake = tls_error(endpoint, base_url, error, scheme_assumed=scheme_assumed)
+    base_url = settings.base_url
+    handshake = tls_error(endpoint, base_url, error, scheme_assumed=settings.scheme_assumed)
     if handshake is not None:
         return handshake
     cause = getattr(error.args[0], "reason", None) if getattr(error, "args", None) else None

@@ -25,8 +25,8 @@ from airflow_provider_opsera.client.api import ENDPOINTS, Endpoint
 from airflow_provider_opsera.client.connection import OpseraConnectionSettings
 from airflow_provider_opsera.client.token import check_expiry, rotated_token_note
 from airflow_provider_opsera.exceptions import OpseraAuthenticationError, OpseraError
-from airflow_provider_opsera.hooks.opsera import register_secrets, task_status_text
-from airflow_provider_opsera.hooks.responses import error_for, page_records, parse_json
+from airflow_provider_opsera.hooks.opsera import register_secrets
+from airflow_provider_opsera.hooks.responses import error_for, page_records, parse_json, task_status
 from airflow_provider_opsera.hooks.retry import (
     DEFAULT_RETRY_POLICY,
     RetryBudget,
@@ -299,9 +299,7 @@ class OpseraAsyncHook:
                 text = await _read_body(endpoint, response)
                 retry_after = headers.get("Retry-After")
         except (aiohttp.ClientError, asyncio.TimeoutError) as error:
-            raise transport_error(
-                endpoint, settings.base_url, error, settings.timeout, scheme_assumed=settings.scheme_assumed
-            ) from None
+            raise transport_error(endpoint, settings, error, settings.timeout) from None
         if 200 <= status < 300:
             return parse_json(text, endpoint, status)
         raise error_for(endpoint, status, text, retry_after)
@@ -336,7 +334,7 @@ class OpseraAsyncHook:
 
     async def get_task_status(self, task_id: str) -> str:
         answer = await self.call("task_status", json={"taskId": validation.object_id(task_id, "opsera_task_id")})
-        return task_status_text(answer)
+        return task_status(answer)
 
     async def get_task(self, task_id: str) -> dict[str, Any]:
         return await self.call("task_summary", json={"taskId": validation.object_id(task_id, "opsera_task_id")})
@@ -355,20 +353,15 @@ async def _read_body(endpoint: Endpoint, response: aiohttp.ClientResponse) -> st
 
 
 def transport_error(
-    endpoint: Endpoint,
-    base_url: str,
-    error: BaseException,
-    timeout: float | None = None,
-    *,
-    scheme_assumed: bool = False,
+    endpoint: Endpoint, settings: OpseraConnectionSettings, error: BaseException, timeout: float | None = None
 ) -> OpseraError:
     """Classify an aiohttp failure: a failed TLS handshake, or else by whether the request may have reached Opsera."""
     if isinstance(error, aiohttp.ClientConnectorError):  # a handshake fails while connecting, before sending
-        handshake = tls_error(endpoint, base_url, error, scheme_assumed=scheme_assumed)
+        handshake = tls_error(endpoint, settings.base_url, error, scheme_assumed=settings.scheme_assumed)
         if handshake is not None:
             return handshake
     never_sent = isinstance(error, aiohttp.ClientConnectorError) or isinstance(
         error, getattr(aiohttp, "ConnectionTimeoutError", ())
     )
     timed_out = isinstance(error, asyncio.TimeoutError)
-    return no_answer(endpoint, base_url, error, timed_out=timed_out, timeout=timeout, sent=not never_sent)
+    return no_answer(endpoint, settings.base_url, error, timed_out=timed_out, timeout=timeout, sent=not never_sent)
