@@ -194,7 +194,18 @@ def _check_run(evidence: Evidence, case: Case) -> list[tuple[str, str]]:
     justified = (case.action == "timeout") or (
         case.action == "mark_failed" and case.marked_failed_wall is not None
     )
+    final_start = _wall(final["start_date"]) if final else None
+
+    def by_a_last_try_that_failed(stop: dict) -> bool:
+        # the task's last try failed while its run went on: nothing would follow the run, so the try stops it
+        return (
+            task_state == "failed" and final_start is not None and task_end is not None
+            and final_start - SLACK_SECONDS <= stop["wall"] <= task_end + SLACK_SECONDS
+        )
+
     for stop in airflow_stops:
+        if by_a_last_try_that_failed(stop):
+            continue
         if not justified or (case.marked_failed_wall and stop["wall"] < case.marked_failed_wall - SLACK_SECONDS):
             found.append(("no healthy run stopped", f"Airflow stopped a run ({stop['run_status']}) at {_clock(stop['wall'])}"))
     for run in runs:

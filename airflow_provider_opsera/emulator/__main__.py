@@ -41,7 +41,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--fault", action="append", default=[], metavar="ROUTE:KIND[:VALUE]",
         help=(
             f"inject a fault (repeatable). KIND is one of {', '.join(FAULT_KINDS)}. ROUTE is '*', "
-            "'METHOD /path' or '/path'. VALUE is a number (status code, retry-after or latency seconds, "
+            "'METHOD /path' or '/path'. VALUE is a number (status code, retry-after, latency or hold seconds, "
             "or rate) or field=value pairs, e.g. 'POST /api/v1/pipeline/status:status:status=503,rate=0.3'"
         ),
     )

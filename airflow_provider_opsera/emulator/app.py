@@ -223,16 +223,20 @@ async def api_middleware(request: web.Request, handler) -> web.StreamResponse:
     runtime = request.app[RUNTIME]
     key = route_key(request)
     runtime.counts[key] += 1
-    dropping = False
+    dropping, held = False, 0.0
     for rule in runtime.faults.firing(key):
         runtime.journal.fault(rule.kind, key)
         if rule.kind == "latency":
             await asyncio.sleep(rule.seconds)
+        elif rule.kind == "hold":
+            held += rule.seconds
         elif rule.kind == "drop":
             dropping = True
         else:
             return fault_answer(rule)
     response = await answer_safely(handler, request)
+    if held:  # the request has had its effect (a run started); its answer is late
+        await asyncio.sleep(held)
     return DroppedResponse() if dropping else response
 
 

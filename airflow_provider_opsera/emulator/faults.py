@@ -11,10 +11,14 @@ from __future__ import annotations
 import random
 from dataclasses import asdict, dataclass
 
-FAULT_KINDS = ("status", "retry_after", "latency", "drop", "html", "malformed")
+FAULT_KINDS = ("status", "retry_after", "latency", "hold", "drop", "html", "malformed")
 
 # Kinds that answer in place of the real handler.
 REPLACING_KINDS = frozenset({"status", "retry_after", "html", "malformed"})
+
+
+#: kinds that only delay an answer: they add up, and a rule of another kind may still fire with them
+DELAYS = ("latency", "hold")
 
 
 class FaultSpecError(ValueError):
@@ -77,6 +81,7 @@ _PRIMARY_FIELD = {
     "status": "status",
     "retry_after": "retry_after",
     "latency": "seconds",
+    "hold": "seconds",
     "drop": "rate",
     "html": "rate",
     "malformed": "rate",
@@ -87,7 +92,7 @@ def rule_from_cli(text: str) -> FaultRule:
     """Parse ``ROUTE:KIND[:VALUE]``.
 
     VALUE is either a number (status code for ``status``, seconds for
-    ``retry_after`` and ``latency``, rate for the others) or comma-separated
+    ``retry_after``, ``latency`` and ``hold``, rate for the others) or comma-separated
     ``field=value`` pairs, e.g. ``POST /api/v1/pipeline/run:drop:count=1``.
     """
     parts = text.split(":")
@@ -147,7 +152,7 @@ class FaultInjector:
             if rule.count is not None:
                 rule.count -= 1
             fired.append(rule)
-            if rule.kind != "latency":
+            if rule.kind not in DELAYS:
                 break
         self.rules = [rule for rule in self.rules if rule.count is None or rule.count > 0]
         return fired

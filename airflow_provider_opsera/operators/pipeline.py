@@ -77,7 +77,8 @@ class OpseraRunPipelineOperator(ResumableJobMixin, _PipelineOperator):
     No orphaned runs: with ``stop_on_kill`` the run is stopped when the task is killed,
     when ``timeout`` passes (then the task fails without retries), and, while
     deferred on Airflow 3.3+, when the task is marked failed. Opsera's stop is soft:
-    the current step finishes first.
+    the current step finishes first. A try that fails for another reason while the run
+    goes on leaves the run to the next try, or stops it when no retry is left.
 
     One run per task, even when things go wrong:
 
@@ -92,7 +93,10 @@ class OpseraRunPipelineOperator(ResumableJobMixin, _PipelineOperator):
       On Airflow 3.3+ the run count is kept in ``task_state_store``
       (``ResumableJobMixin``; ``durable=False`` turns it off): a retry follows that run
       while it is in progress, returns its run count if it succeeded, and starts a new
-      run if it failed or was stopped.
+      run if it failed or was stopped. The request, too, is noted before it is sent, with
+      the pipeline's latest run count then: a try killed before it learnt which run it
+      started has its retry follow the first run after that count (or start a new run
+      if that one failed).
 
       Older Airflow has no such store, so a retry (try 2 or later) reads the
       pipeline's summary and follows its latest run when that run is still in progress
@@ -147,6 +151,8 @@ class OpseraRunPipelineOperator(ResumableJobMixin, _PipelineOperator):
         self._state_store: Any = None
         self._ti: Any = None
         self._run_ended = False
+        self._stop_requested = False
+        self._deferring = False
 
     # ``task_state_store`` key of the started run; the pipeline id keeps a re-templated id from
     # re-attaching to another pipeline's run number.
@@ -161,6 +167,12 @@ class OpseraRunPipelineOperator(ResumableJobMixin, _PipelineOperator):
     def timed_out_run_key(self) -> str:
         return f"opsera_timed_out_run:{self.pipeline_id}"
 
+    # ``task_state_store`` key written just before the run request, with the pipeline's latest run count then, and
+    # deleted once the started run is noted: a try killed in between leaves it, and its retry finds the run by it.
+    @property
+    def run_request_key(self) -> str:
+        return f"opsera_run_request:{self.pipeline_id}"
+
     def execute(self, context: Any) -> int:
         # rendered templates are checked before anything is sent
         self.poll_interval = validation.poll_interval(self.poll_interval)
@@ -168,21 +180,120 @@ class OpseraRunPipelineOperator(ResumableJobMixin, _PipelineOperator):
         self.resolve_pipeline(context)
         self._state_store, self._ti = context.get("task_state_store"), context.get("ti")
         publish_run_url(self, context["ti"], self.hook.pipeline_url(self.pipeline_id))
-        return self.execute_resumable(context)
+        try:
+            return self.execute_resumable(context)
+        except Exception:
+            self._settle_run_left_behind()
+            raise
+
+    def _settle_run_left_behind(self) -> None:
+        """This try fails while its run goes on: leave the run to the next try, or stop it if none is left."""
+        run_count = self.run_count
+        if not (self.stop_on_kill and self.wait_for_completion and run_count) or self._run_ended:
+            return
+        if self._stop_requested or self._deferring:
+            return
+        try_number = getattr(self._ti, "try_number", None) or 1
+        if try_number <= (getattr(self._ti, "max_tries", None) or 0):
+            self.log.warning(
+                "Try %d ends while Opsera pipeline %s run %d goes on: it is left running for the next try, "
+                "which follows it.",
+                try_number,
+                self.pipeline_id,
+                run_count,
+            )
+            return
+        self._stop(self._follower(self.pipeline_id, run_count), "the task's last try failed while the run went on")
+
+    def _stop(self, run: PipelineRunFollower, reason: str) -> bool:
+        self._stop_requested = True
+        return run.stop(reason)
 
     # -- starting the run --
 
+    def _durable_store(self, context: Any) -> Any:
+        return context.get("task_state_store") if getattr(self, "durable", True) else None
+
     def submit_job(self, context: Any) -> int:
+        store = self._durable_store(context)
         before, _ = self._latest_run()
+        earlier = self._run_an_earlier_try_asked_for(store, before)
+        if earlier is not None:
+            return earlier
+        if store is not None:  # before the request: a try killed after sending it leaves this for its retry
+            store.set(self.run_request_key, {"latest_run_before": before})
         try:
             answer = self.hook.run_pipeline(self.pipeline_id)
         except OpseraAmbiguousRequestError as error:
-            run_count = self._run_started_despite(error, before)
+            run_count = self._run_started_despite(error, before, store)
+        except Exception:
+            self._forget_run_request(store)  # a clear refusal: no run started
+            raise
         else:
-            run_count = self._started_run_count(answer)
-        self.run_count = run_count
+            try:
+                run_count = self._started_run_count(answer)
+            except Exception:
+                self._forget_run_request(store)
+                raise
+        self._note_run(store, run_count)
         url = self.hook.pipeline_url(self.pipeline_id)
         self.log.info("Started Opsera pipeline %s run %d: %s", self.pipeline_id, run_count, url)
+        return run_count
+
+    def _note_run(self, store: Any, run_count: int) -> None:
+        """The run this try follows, in the store before the note of the request goes (the mixin writes it again)."""
+        self.run_count = run_count
+        if store is not None:
+            store.set(self.external_id_key, run_count)
+            self._forget_run_request(store)
+
+    def _forget_run_request(self, store: Any) -> None:
+        if store is None:
+            return
+        try:
+            store.delete(self.run_request_key)
+        except Exception as error:  # a note left behind is harmless: a retry reads it against the run count
+            self.log.warning("Could not delete %s from task_state_store: %s", self.run_request_key, error)
+
+    def _run_an_earlier_try_asked_for(self, store: Any, latest: int) -> int | None:
+        """The run an earlier try asked for and ended before noting, when one started and has not failed."""
+        note = store.get(self.run_request_key) if store is not None else None
+        if note is None:
+            return None
+        noted = note.get("latest_run_before") if isinstance(note, dict) else None
+        if not isinstance(noted, int) or isinstance(noted, bool) or noted < 0:
+            self.log.warning("Ignoring %s in task_state_store: %r is not a run count.", self.run_request_key, note)
+            self._forget_run_request(store)
+            return None
+        if latest <= noted:
+            self.log.info(
+                "An earlier try asked Opsera for a run of pipeline %s and ended before it knew the answer; no run "
+                "started since (the latest is still %d).",
+                self.pipeline_id,
+                noted,
+            )
+            self._forget_run_request(store)
+            return None
+        run_count = noted + 1  # the first run after the request; Opsera runs one run of a pipeline at a time
+        status = self._run_status(run_count)
+        if OpseraRunStatus.outcome(status) is RunOutcome.FAILED:
+            self.log.warning(
+                "An earlier try started run %d of pipeline %s and ended before noting it; that run failed, so "
+                "this try starts a new one.",
+                run_count,
+                self.pipeline_id,
+            )
+            self._forget_run_request(store)
+            return None
+        self.log.warning(
+            "An earlier try started run %d of pipeline %s (%s now) and ended before noting it: following it instead "
+            "of starting another.%s",
+            run_count,
+            self.pipeline_id,
+            status or "status unknown",
+            f" Runs up to {latest} started after it." if latest > run_count else "",
+        )
+        self._note_run(store, run_count)
         return run_count
 
     def _latest_run(self) -> tuple[int, str]:
@@ -211,12 +322,13 @@ class OpseraRunPipelineOperator(ResumableJobMixin, _PipelineOperator):
         what = f"The runCount Opsera answered to the run request of pipeline {self.pipeline_id} (a run may have started)"
         return run_number(run_count, what)
 
-    def _run_started_despite(self, error: OpseraAmbiguousRequestError, before: int) -> int:
+    def _run_started_despite(self, error: OpseraAmbiguousRequestError, before: int, store: Any) -> int:
         """The run request may or may not have reached Opsera: its summary tells which."""
         self.log.warning("%s. Reading the pipeline's summary to find out whether a run started.", error)
         try:
             after, last_step_status = self._latest_run()
         except OpseraError as read_error:
+            # the note of the request stays: a retry reads the summary again and follows a run that started
             raise AirflowException(
                 f"{error}; and reading the pipeline's summary to find out failed too: {read_error}. "
                 "Check the pipeline in Opsera before retrying."
@@ -232,13 +344,17 @@ class OpseraRunPipelineOperator(ResumableJobMixin, _PipelineOperator):
             )
             return after
         self.log.error("Opsera's latest run of pipeline %s is still %d: no run started.", self.pipeline_id, before)
+        self._forget_run_request(store)
         raise error
 
     # -- ResumableJobMixin: what a retry re-attaches to --
 
     def get_job_status(self, external_id: Any, context: Any) -> str:
         self._fail_if_an_earlier_try_timed_out(int(external_id), context.get("task_state_store"), context.get("ti"))
-        answer = self.hook.get_pipeline_run_status(self.pipeline_id, int(external_id))
+        return self._run_status(int(external_id))
+
+    def _run_status(self, run_count: int) -> str:
+        answer = self.hook.get_pipeline_run_status(self.pipeline_id, run_count)
         return OpseraRunStatus.normalise(answer.get("status") if isinstance(answer, dict) else answer)
 
     def _fail_if_an_earlier_try_timed_out(self, run_count: int, store: Any, ti: Any) -> None:
@@ -295,6 +411,7 @@ class OpseraRunPipelineOperator(ResumableJobMixin, _PipelineOperator):
             # imported here: Airflow's trigger base is not needed to parse a DAG
             from airflow_provider_opsera.triggers.pipeline import OpseraPipelineRunTrigger
 
+            self._deferring = True  # the triggerer follows the run from here
             self.defer(
                 trigger=OpseraPipelineRunTrigger(
                     pipeline_id=self.pipeline_id,
@@ -369,7 +486,7 @@ class OpseraRunPipelineOperator(ResumableJobMixin, _PipelineOperator):
             store.set(self.timed_out_run_key, {"run_count": run.run_count, "max_tries": chain})
         if not self.stop_on_kill:
             note = "The run was left running (stop_on_kill=False)."
-        elif run.stop("the wait timed out"):
+        elif self._stop(run, "the wait timed out"):
             note = "The run was asked to stop (Opsera lets the current step finish)."
         else:
             note = "Stopping the run failed (see the log): check it in Opsera."
@@ -377,8 +494,8 @@ class OpseraRunPipelineOperator(ResumableJobMixin, _PipelineOperator):
 
     def on_kill(self) -> None:
         """The task was killed while waiting in the worker: stop the run (``stop_on_kill``)."""
-        if self.stop_on_kill and self.run_count and not self._run_ended:
-            self._follower(self.pipeline_id, self.run_count).stop("the task was killed")
+        if self.stop_on_kill and self.run_count and not self._run_ended and not self._stop_requested:
+            self._stop(self._follower(self.pipeline_id, self.run_count), "the task was killed")
 
 
 class _PipelineCommandOperator(_PipelineOperator):

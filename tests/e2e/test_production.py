@@ -10,8 +10,10 @@ from __future__ import annotations
 import os
 import signal
 import time
+from collections.abc import Callable
 
 import pytest
+import requests
 
 from tests.e2e.stack import TRIGGERER_HEALTH_THRESHOLD, TRIGGERERS, Stack
 
@@ -69,6 +71,29 @@ def assert_console_lines_once_in_order(log: str) -> None:
         assert log.count(line) == 1, f"console line {line!r} is {log.count(line)} times in the task log:\n{log[-4000:]}"
         positions.append(log.index(line))
     assert positions == sorted(positions), f"console lines out of order:\n{log[-4000:]}"
+
+
+def task_pid_once(airflow: Stack, run_id: str, reached: Callable[[], bool], what: str) -> int:
+    """The worker-crash task's process id, once it runs in a worker and has ``reached`` the point to kill it at."""
+
+    def running_there():
+        airflow.check_alive()
+        ti = airflow.task_instance(WORKER_CRASH_DAG, run_id, TASK)
+        if ti["state"] in ("success", "failed", "up_for_retry"):
+            raise AssertionError(f"{TASK} ended {ti['state']} before its process could be killed")
+        pid = airflow.task_pid(WORKER_CRASH_DAG, run_id, TASK)
+        return pid if ti["state"] == "running" and pid and reached() else None
+
+    return airflow.wait_for(running_there, 120, f"{TASK} {what} in a worker")
+
+
+def assert_retried_once_onto_the_first_run(airflow: Stack, run_id: str, before: dict, retry_says: str) -> None:
+    assert airflow.wait_for_run(WORKER_CRASH_DAG, run_id, timeout=240) == "success"
+    ti = airflow.task_instance(WORKER_CRASH_DAG, run_id, TASK)
+    assert ti["try_number"] == 2, "the killed try was retried once"
+    assert delta(airflow, before, RUN) == 1, "the retry started a second run"
+    assert delta(airflow, before, STOP) == 0
+    assert retry_says in airflow.task_log(WORKER_CRASH_DAG, run_id, TASK, try_number=2)
 
 
 def test_a_killed_triggerer_hands_its_deferred_run_to_the_other(airflow):
@@ -129,25 +154,25 @@ def test_a_killed_task_process_is_retried_and_reattaches_to_its_run(airflow):
     before = airflow.emulator_counts()
     run_id = airflow.trigger(WORKER_CRASH_DAG)
 
-    def waiting_in_worker():
-        airflow.check_alive()
-        ti = airflow.task_instance(WORKER_CRASH_DAG, run_id, TASK)
-        if ti["state"] in ("success", "failed", "up_for_retry"):
-            raise AssertionError(f"{TASK} ended {ti['state']} before its process could be killed")
-        pid = airflow.task_pid(WORKER_CRASH_DAG, run_id, TASK)
-        # the run started and the worker has read its status since: it is in its wait loop
-        polling = delta(airflow, before, RUN) == 1 and delta(airflow, before, STATUS) >= 1
-        return pid if ti["state"] == "running" and pid and polling else None
-
-    pid = airflow.wait_for(waiting_in_worker, 120, f"{TASK} to wait for its run in a worker")
+    # the run started and the worker has read its status since: it is in its wait loop
+    pid = task_pid_once(
+        airflow, run_id, lambda: delta(airflow, before, RUN) == 1 and delta(airflow, before, STATUS) >= 1, "to wait for its run"
+    )
     os.kill(pid, signal.SIGKILL)  # an OOM kill of the task process
+    assert_retried_once_onto_the_first_run(airflow, run_id, before, "Reconnecting to existing job")
 
-    assert airflow.wait_for_run(WORKER_CRASH_DAG, run_id, timeout=240) == "success"
-    ti = airflow.task_instance(WORKER_CRASH_DAG, run_id, TASK)
-    assert ti["try_number"] == 2, "the killed try was retried once"
-    assert delta(airflow, before, RUN) == 1, "the retry re-attached to the run the first try started"
-    assert delta(airflow, before, STOP) == 0
-    assert "Reconnecting to existing job" in airflow.task_log(WORKER_CRASH_DAG, run_id, TASK, try_number=2)
+
+def test_a_task_killed_before_it_learns_its_run_count_is_retried_onto_that_run(airflow):
+    airflow.wait_for_dag(WORKER_CRASH_DAG)
+    # Opsera starts the run at once but answers the request two minutes later: the try dies in between
+    hold = {"route": RUN, "kind": "hold", "seconds": 120, "count": 1}
+    requests.post(f"{airflow.emulator_url}/_emulator/faults", json=hold, timeout=10).raise_for_status()
+    before = airflow.emulator_counts()
+    run_id = airflow.trigger(WORKER_CRASH_DAG)
+
+    pid = task_pid_once(airflow, run_id, lambda: delta(airflow, before, RUN) == 1, "to send its run request")
+    os.kill(pid, signal.SIGKILL)
+    assert_retried_once_onto_the_first_run(airflow, run_id, before, "An earlier try started run")
 
 
 def test_a_fan_out_of_24_short_deferred_runs_all_succeed(airflow):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
@@ -56,6 +57,20 @@ def test_drop_processes_the_request_then_closes_the_connection(emu, admin):
     assert emu.request_count("POST", "/api/v1/pipeline/run") == 1
     # A retry by the client is refused because the first run is in progress.
     assert admin.run(BLANK)["status"] == "failed"
+
+
+def test_hold_starts_the_run_before_its_answer_comes(emu, admin, client_for):
+    emu.set_fault("POST /api/v1/pipeline/run", "hold", seconds=3, count=1)  # within the client's 10 s
+    observer = client_for("admin")
+    with ThreadPoolExecutor(1) as pool:
+        answer = pool.submit(admin.run, BLANK)
+        deadline = time.monotonic() + 2.5
+        while observer.summary(BLANK)["workflow"]["run_count"] != 1:
+            assert time.monotonic() < deadline, "the held run request started no run"
+            time.sleep(0.05)
+        assert not answer.done(), "the answer came before the hold was over"
+        assert observer.status(BLANK, 1)["status"] == "running"
+        assert answer.result(timeout=15)["runCount"] == 1
 
 
 def test_html_fault_is_a_proxy_error_page(emu, admin):

@@ -72,6 +72,13 @@ def test_marking_failed_justifies_the_stop_that_follows():
     assert _violations(case, runs, [_try(1, "failed", T0 + 2, T0 + 12)]) == []
 
 
+def test_the_last_try_may_stop_the_run_it_fails_without_but_no_earlier_try_may():
+    runs = [_run(1, "stopped", T0 + 5, T0 + 30, stops=[("admin", T0 + 12)])]
+    assert _violations(_case(), runs, [_try(1, "failed", T0 + 2, T0 + 13)]) == []
+    earlier = [_try(1, "up_for_retry", T0 + 2, T0 + 13), _try(2, "failed", T0 + 40, T0 + 41)]
+    assert _violations(_case(), runs, earlier) == [("no healthy run stopped", "Airflow stopped a run (running) at 08:00:12.0")]
+
+
 def test_after_a_stopped_run_one_retry_may_end_the_task_but_not_another():
     runs = [_run(1, "stopped", T0 + 5, T0 + 30, stops=[("admin", T0 + 12)])]
     case = _case("timeout")

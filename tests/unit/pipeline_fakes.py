@@ -53,6 +53,23 @@ class FakeStateStore:
         self.values.pop(key, None)
 
 
+class Killed(BaseException):
+    """The try's process dies here: nothing after it runs, not even the operator's own error handling."""
+
+
+class StoreThatFailsOn(FakeStateStore):
+    """``task_state_store`` whose write of one key raises (a kill, or the API server refusing the try)."""
+
+    def __init__(self, key: str, error: BaseException, **values: Any) -> None:
+        super().__init__(**values)
+        self.failing_key, self.error = key, error
+
+    def set(self, key: str, value: Any, **kwargs: Any) -> None:
+        if key == self.failing_key:
+            raise self.error
+        super().set(key, value, **kwargs)
+
+
 def make_context(ti: FakeTI | None = None, store: FakeStateStore | None = None) -> dict[str, Any]:
     return {"ti": ti or FakeTI(), "task_state_store": store if store is not None else FakeStateStore()}
 
