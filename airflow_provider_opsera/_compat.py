@@ -33,10 +33,14 @@ try:
 except ImportError:
     from airflow.exceptions import AirflowException, AirflowFailException, AirflowSkipException  # type: ignore[no-redef]
 
-try:  # not every task SDK version exports it; the core module always has it
+try:  # not every task SDK version exports them; the core module always has them
     from airflow.sdk.exceptions import AirflowSensorTimeout
 except ImportError:
     from airflow.exceptions import AirflowSensorTimeout  # type: ignore[no-redef]
+try:
+    from airflow.sdk.exceptions import AirflowTaskTimeout
+except ImportError:
+    from airflow.exceptions import AirflowTaskTimeout  # type: ignore[no-redef]
 
 
 def mask_secret(secret: str) -> None:
@@ -58,6 +62,7 @@ __all__ = [
     "AirflowFailException",
     "AirflowSensorTimeout",
     "AirflowSkipException",
+    "AirflowTaskTimeout",
     "BaseHook",
     "BaseOperator",
     "BaseOperatorLink",

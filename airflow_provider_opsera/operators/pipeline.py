@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_opsera._compat import AirflowException, BaseOperator, default_deferrable
+from airflow_provider_opsera._compat import AirflowException, AirflowTaskTimeout, BaseOperator, default_deferrable
 from airflow_provider_opsera.client import validation
 from airflow_provider_opsera.client.pipeline_lookup import check_reference_at_parse, resolve_pipeline_id
 from airflow_provider_opsera.client.status import OpseraRunStatus, RunOutcome
@@ -182,6 +182,8 @@ class OpseraRunPipelineOperator(ResumableJobMixin, _PipelineOperator):
         publish_run_url(self, context["ti"], self.hook.pipeline_url(self.pipeline_id))
         try:
             return self.execute_resumable(context)
+        except AirflowTaskTimeout:
+            raise  # execution_timeout: Airflow calls on_kill next, which stops the run
         except Exception:
             self._settle_run_left_behind()
             raise

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import pytest
 
-from airflow_provider_opsera._compat import AirflowException, AirflowFailException
+from airflow_provider_opsera._compat import AirflowException, AirflowFailException, AirflowTaskTimeout
 from airflow_provider_opsera.waiting.resumable import HAS_TASK_STATE_STORE
 from tests.unit.conftest import PIPELINE_ID
 from tests.unit.pipeline_fakes import (
@@ -170,3 +170,13 @@ def test_a_failed_run_is_not_stopped(opsera, clock):  # noqa: F811
     with pytest.raises(AirflowException, match="failed"):
         make_operator(clock).execute(make_context(FakeTI(), FakeStateStore()))
     assert calls(opsera, STOP) == 0
+
+
+def test_an_execution_timeout_leaves_the_stop_to_on_kill_which_airflow_calls_next(opsera, clock):  # noqa: F811
+    opsera.post(STATUS, [status("running"), {"exc": AirflowTaskTimeout("Timeout, PID: 42")}])
+    op = make_operator(clock)
+    with pytest.raises(AirflowTaskTimeout):
+        op.execute(make_context(FakeTI(try_number=1, max_tries=3), FakeStateStore()))
+    assert calls(opsera, STOP) == 0
+    op.on_kill()
+    assert calls(opsera, STOP) == 1
