@@ -41,6 +41,10 @@ try:
     from airflow.sdk.exceptions import AirflowTaskTimeout
 except ImportError:
     from airflow.exceptions import AirflowTaskTimeout  # type: ignore[no-redef]
+try:  # what defer() raises
+    from airflow.sdk.exceptions import TaskDeferred
+except ImportError:
+    from airflow.exceptions import TaskDeferred  # type: ignore[no-redef]
 
 
 def mask_secret(secret: str) -> None:
@@ -67,6 +71,7 @@ __all__ = [
     "BaseOperator",
     "BaseOperatorLink",
     "BaseSensorOperator",
+    "TaskDeferred",
     "conf",
     "default_deferrable",
     "mask_secret",

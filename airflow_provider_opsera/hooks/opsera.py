@@ -500,8 +500,7 @@ def transport_error(
     from urllib3.exceptions import NewConnectionError
     from urllib3.exceptions import TimeoutError as ReadOrConnectTimeout
 
-    base_url = settings.base_url
-    handshake = tls_error(endpoint, base_url, error, scheme_assumed=settings.scheme_assumed)
+    handshake = tls_error(endpoint, settings, error)
     if handshake is not None:
         return handshake
     cause = getattr(error.args[0], "reason", None) if getattr(error, "args", None) else None
@@ -511,4 +510,4 @@ def transport_error(
     ) or isinstance(cause, NewConnectionError)
     # a whole-request deadline passing while the body streams surfaces as a ConnectionError around a timeout
     timed_out = find_cause(error, (requests.exceptions.Timeout, ReadOrConnectTimeout)) is not None
-    return no_answer(endpoint, base_url, error, timed_out=timed_out, timeout=timeout, sent=not never_sent)
+    return no_answer(endpoint, settings.base_url, error, timed_out=timed_out, timeout=timeout, sent=not never_sent)

@@ -357,7 +357,7 @@ def transport_error(
 ) -> OpseraError:
     """Classify an aiohttp failure: a failed TLS handshake, or else by whether the request may have reached Opsera."""
     if isinstance(error, aiohttp.ClientConnectorError):  # a handshake fails while connecting, before sending
-        handshake = tls_error(endpoint, settings.base_url, error, scheme_assumed=settings.scheme_assumed)
+        handshake = tls_error(endpoint, settings, error)
         if handshake is not None:
             return handshake
     never_sent = isinstance(error, aiohttp.ClientConnectorError) or isinstance(

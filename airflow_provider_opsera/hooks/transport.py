@@ -10,7 +10,7 @@ import os
 import re
 import ssl
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow_provider_opsera.client.api import Endpoint
 from airflow_provider_opsera.exceptions import (
@@ -21,6 +21,9 @@ from airflow_provider_opsera.exceptions import (
     OpseraTransportError,
 )
 from airflow_provider_opsera.hooks.responses import describe, scrub
+
+if TYPE_CHECKING:
+    from airflow_provider_opsera.client.connection import OpseraConnectionSettings
 
 #: bytes asked of the network per read while a body of unknown size is collected
 READ_CHUNK = 64 * 1024
@@ -107,16 +110,12 @@ def find_cause(error: BaseException, kinds: type | tuple[type, ...], *, own: boo
     return None
 
 
-def tls_error(
-    endpoint: Endpoint, base_url: str, error: BaseException, *, scheme_assumed: bool = False
-) -> OpseraTLSError | None:
-    """The error for a failed TLS handshake, saying what is wrong and which setting fixes it; None for others.
-
-    ``scheme_assumed``: the connection's Host had no scheme and https:// was taken for it.
-    """
+def tls_error(endpoint: Endpoint, settings: OpseraConnectionSettings, error: BaseException) -> OpseraTLSError | None:
+    """The error for a failed TLS handshake, saying what is wrong and which setting fixes it; None for others."""
     cause = find_cause(error, ssl.SSLError, own=True)
     if cause is None:
         return None
+    base_url = settings.base_url
     if isinstance(cause, ssl.SSLCertVerificationError):
         what, fix = _certificate_problem(base_url, cause)
     else:
@@ -124,7 +123,7 @@ def tls_error(
         if any(word in reason for word in _PLAIN_HTTP):
             what = f"{base_url} answered the TLS handshake in plain HTTP ({cause.reason or cause})"
             fix = "Is the scheme wrong? The connection's Host must start with the scheme the server speaks."
-            if scheme_assumed:
+            if settings.scheme_assumed:  # the Host had no scheme
                 fix = (
                     "Is the scheme wrong? The connection's Host has no scheme, so https:// was assumed; "
                     "write the scheme the server speaks in the Host."

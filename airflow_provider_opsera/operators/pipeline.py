@@ -7,7 +7,13 @@ from collections.abc import Callable, Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_opsera._compat import AirflowException, AirflowTaskTimeout, BaseOperator, default_deferrable
+from airflow_provider_opsera._compat import (
+    AirflowException,
+    AirflowTaskTimeout,
+    BaseOperator,
+    TaskDeferred,
+    default_deferrable,
+)
 from airflow_provider_opsera.client import validation
 from airflow_provider_opsera.client.pipeline_lookup import check_reference_at_parse, resolve_pipeline_id
 from airflow_provider_opsera.client.status import OpseraRunStatus, RunOutcome
@@ -152,7 +158,6 @@ class OpseraRunPipelineOperator(ResumableJobMixin, _PipelineOperator):
         self._ti: Any = None
         self._run_ended = False
         self._stop_requested = False
-        self._deferring = False
 
     # ``task_state_store`` key of the started run; the pipeline id keeps a re-templated id from
     # re-attaching to another pipeline's run number.
@@ -182,8 +187,8 @@ class OpseraRunPipelineOperator(ResumableJobMixin, _PipelineOperator):
         publish_run_url(self, context["ti"], self.hook.pipeline_url(self.pipeline_id))
         try:
             return self.execute_resumable(context)
-        except AirflowTaskTimeout:
-            raise  # execution_timeout: Airflow calls on_kill next, which stops the run
+        except (AirflowTaskTimeout, TaskDeferred):
+            raise  # execution_timeout: Airflow calls on_kill next, which stops the run; deferred: the triggerer waits
         except Exception:
             self._settle_run_left_behind()
             raise
@@ -191,9 +196,9 @@ class OpseraRunPipelineOperator(ResumableJobMixin, _PipelineOperator):
     def _settle_run_left_behind(self) -> None:
         """This try fails while its run goes on: leave the run to the next try, or stop it if none is left."""
         run_count = self.run_count
-        if not (self.stop_on_kill and self.wait_for_completion and run_count) or self._run_ended:
+        if not (self.stop_on_kill and self.wait_for_completion and run_count):
             return
-        if self._stop_requested or self._deferring:
+        if self._run_ended or self._stop_requested:
             return
         try_number = getattr(self._ti, "try_number", None) or 1
         if try_number <= (getattr(self._ti, "max_tries", None) or 0):
@@ -225,18 +230,12 @@ class OpseraRunPipelineOperator(ResumableJobMixin, _PipelineOperator):
         if store is not None:  # before the request: a try killed after sending it leaves this for its retry
             store.set(self.run_request_key, {"latest_run_before": before})
         try:
-            answer = self.hook.run_pipeline(self.pipeline_id)
+            run_count = self._started_run_count(self.hook.run_pipeline(self.pipeline_id))
         except OpseraAmbiguousRequestError as error:
             run_count = self._run_started_despite(error, before, store)
         except Exception:
             self._forget_run_request(store)  # a clear refusal: no run started
             raise
-        else:
-            try:
-                run_count = self._started_run_count(answer)
-            except Exception:
-                self._forget_run_request(store)
-                raise
         self._note_run(store, run_count)
         url = self.hook.pipeline_url(self.pipeline_id)
         self.log.info("Started Opsera pipeline %s run %d: %s", self.pipeline_id, run_count, url)
@@ -262,10 +261,18 @@ class OpseraRunPipelineOperator(ResumableJobMixin, _PipelineOperator):
         note = store.get(self.run_request_key) if store is not None else None
         if note is None:
             return None
+        run_count = self._run_started_for(note, latest)
+        if run_count is None:
+            self._forget_run_request(store)
+        else:
+            self._note_run(store, run_count)
+        return run_count
+
+    def _run_started_for(self, note: Any, latest: int) -> int | None:
+        """The first run after the request ``note`` records, to follow; None (and why, in the log) to start anew."""
         noted = note.get("latest_run_before") if isinstance(note, dict) else None
         if not isinstance(noted, int) or isinstance(noted, bool) or noted < 0:
             self.log.warning("Ignoring %s in task_state_store: %r is not a run count.", self.run_request_key, note)
-            self._forget_run_request(store)
             return None
         if latest <= noted:
             self.log.info(
@@ -274,7 +281,6 @@ class OpseraRunPipelineOperator(ResumableJobMixin, _PipelineOperator):
                 self.pipeline_id,
                 noted,
             )
-            self._forget_run_request(store)
             return None
         run_count = noted + 1  # the first run after the request; Opsera runs one run of a pipeline at a time
         status = self._run_status(run_count)
@@ -285,7 +291,6 @@ class OpseraRunPipelineOperator(ResumableJobMixin, _PipelineOperator):
                 run_count,
                 self.pipeline_id,
             )
-            self._forget_run_request(store)
             return None
         self.log.warning(
             "An earlier try started run %d of pipeline %s (%s now) and ended before noting it: following it instead "
@@ -295,7 +300,6 @@ class OpseraRunPipelineOperator(ResumableJobMixin, _PipelineOperator):
             status or "status unknown",
             f" Runs up to {latest} started after it." if latest > run_count else "",
         )
-        self._note_run(store, run_count)
         return run_count
 
     def _latest_run(self) -> tuple[int, str]:
@@ -413,7 +417,6 @@ class OpseraRunPipelineOperator(ResumableJobMixin, _PipelineOperator):
             # imported here: Airflow's trigger base is not needed to parse a DAG
             from airflow_provider_opsera.triggers.pipeline import OpseraPipelineRunTrigger
 
-            self._deferring = True  # the triggerer follows the run from here
             self.defer(
                 trigger=OpseraPipelineRunTrigger(
                     pipeline_id=self.pipeline_id,

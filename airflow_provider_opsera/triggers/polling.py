@@ -20,6 +20,7 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 from airflow_provider_opsera.client import validation
 from airflow_provider_opsera.client.status import OpseraRunStatus
 from airflow_provider_opsera.exceptions import OpseraError
+from airflow_provider_opsera.triggers.background import start_in_background
 from airflow_provider_opsera.triggers.settle import runs_in_a_triggerer, seconds_before_first_event
 from airflow_provider_opsera.triggers.task_state import prepare_state_reads, reason_to_leave_running
 from airflow_provider_opsera.waiting.events import event_message
@@ -30,10 +31,6 @@ from airflow_provider_opsera.waiting.watch import ERROR, EVENT_STATUS_OF, TIMEOU
 # last wait to end on a loop closes it, so a short-lived loop (``dag.test()`` runs each
 # trigger in its own) leaves no session open, while a busy triggerer keeps reusing it.
 _WAITS_ON_LOOP: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, int] = weakref.WeakKeyDictionary()
-
-
-# Stops on_kill started, held here until they end: the event loop keeps only weak references to tasks.
-_STOPS_UNDER_WAY: set[asyncio.Task] = set()
 
 
 async def _release_session_if_last(loop: asyncio.AbstractEventLoop) -> None:
@@ -212,9 +209,7 @@ class OpseraPollingTrigger(BaseTrigger):
             return
         # Airflow cancels a trigger again on every state sync (about once a second) until it has ended,
         # and that cancels on_kill too: the stop runs in a task of its own, which a cancel does not reach.
-        stop = asyncio.get_running_loop().create_task(self._stop_after_kill())
-        _STOPS_UNDER_WAY.add(stop)
-        stop.add_done_callback(_STOPS_UNDER_WAY.discard)
+        stop = start_in_background(self._stop_after_kill())
         try:
             await asyncio.shield(stop)
         except asyncio.CancelledError:

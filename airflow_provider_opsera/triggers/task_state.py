@@ -15,6 +15,8 @@ import contextlib
 import weakref
 from typing import Any
 
+from airflow_provider_opsera.triggers.background import start_in_background
+
 DEFERRED = "deferred"
 
 #: the share of Airflow's bound on ``on_kill`` (``[triggerer] on_kill_timeout``) the state read may take; the
@@ -65,9 +67,8 @@ async def current_task_state(ti: Any) -> str | None:
     return None if state is None else str(getattr(state, "value", state))
 
 
-# Event loops whose supervisor was asked for a state read already, and the reads still under way.
+# Event loops whose supervisor was asked for a state read already.
 _PREPARED: weakref.WeakSet[asyncio.AbstractEventLoop] = weakref.WeakSet()
-_UNDER_WAY: set[asyncio.Task] = set()
 
 
 def prepare_state_reads(ti: Any) -> None:
@@ -81,9 +82,7 @@ def prepare_state_reads(ti: Any) -> None:
     if ti is None or loop in _PREPARED:
         return
     _PREPARED.add(loop)
-    read = loop.create_task(_read_ignoring_failure(ti))
-    _UNDER_WAY.add(read)
-    read.add_done_callback(_UNDER_WAY.discard)
+    start_in_background(_read_ignoring_failure(ti))
 
 
 async def _read_ignoring_failure(ti: Any) -> None:

@@ -53,3 +53,8 @@ class Client:
 
     def summary(self, pipeline_id: str) -> dict:
         return self.ok("POST", "/api/v1/pipeline/summary", {"pipelineId": pipeline_id})
+
+
+def runs_of(journal: dict, pipeline_id: str) -> list[dict]:
+    """One pipeline's runs in the emulator's run journal, oldest first."""
+    return [run for run in journal["runs"] if run["pipeline_id"] == pipeline_id]

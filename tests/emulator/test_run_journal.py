@@ -9,7 +9,7 @@ import requests
 
 from airflow_provider_opsera.emulator import OpseraEmulator
 
-from .support import APPROVAL, BLANK, LONG_SOAK, Client
+from .support import APPROVAL, BLANK, LONG_SOAK, Client, runs_of
 
 
 def _journal(emu) -> dict:
@@ -18,16 +18,12 @@ def _journal(emu) -> dict:
     return answer.json()
 
 
-def _runs_of(journal: dict, pipeline_id: str) -> list[dict]:
-    return [run for run in journal["runs"] if run["pipeline_id"] == pipeline_id]
-
-
 def test_a_run_names_the_token_that_started_it_and_its_outcome(emu, admin, client_for):
     before = time.time()
     admin.run(BLANK)
     emu.advance(95)
     client_for("pipeline").run(BLANK)
-    (first, second) = _runs_of(_journal(emu), BLANK)
+    (first, second) = runs_of(_journal(emu), BLANK)
     assert (first["run_count"], first["status"], first["active"]) == (1, "success", False)
     assert first["started_by_token"] == "admin"
     assert first["ended_at"] - first["started_at"] == 90
@@ -49,12 +45,12 @@ def test_stops_resets_and_approvals_name_who_and_the_state_they_found(emu, admin
     emu.advance(25)
     emu.approve(APPROVAL)
     journal = _journal(emu)
-    (soak,) = _runs_of(journal, LONG_SOAK)
+    (soak,) = runs_of(journal, LONG_SOAK)
     assert soak["status"] == "stopped" and soak["stop_requested"]
     assert [(s["by"], s["run_status"]) for s in soak["stops"]] == [("admin", "running")]
     assert [(r["by"], r["run_status"]) for r in soak["resets"]] == [("admin", "stopped")]
-    assert _runs_of(journal, BLANK) == []
-    (approval,) = _runs_of(journal, APPROVAL)
+    assert runs_of(journal, BLANK) == []
+    (approval,) = runs_of(journal, APPROVAL)
     assert [a["by"] for a in approval["approvals"]] == ["emulator-admin"]
     assert emu.run_journal()["runs"] == journal["runs"]
 
@@ -64,7 +60,7 @@ def test_refused_run_requests_are_listed_and_start_nothing(emu, admin):
     refused = admin.run(BLANK)
     assert refused["status"] == "failed"
     journal = _journal(emu)
-    assert len(_runs_of(journal, BLANK)) == 1
+    assert len(runs_of(journal, BLANK)) == 1
     assert [(r["pipeline_id"], r["token"]) for r in journal["refused_run_requests"]] == [(BLANK, "admin")]
     assert "currently running" in journal["refused_run_requests"][0]["message"]
 
@@ -73,7 +69,7 @@ def test_a_dropped_answer_still_journals_the_run_it_started(emu, admin):
     emu.set_fault("POST /api/v1/pipeline/run", "drop", count=1)
     with pytest.raises(requests.ConnectionError):
         admin.run(BLANK)
-    (run,) = _runs_of(_journal(emu), BLANK)
+    (run,) = runs_of(_journal(emu), BLANK)
     assert run["started_by_token"] == "admin"
     assert _journal(emu)["faults_injected"] == {"drop": 1}
 
@@ -107,11 +103,11 @@ def test_on_a_scaled_clock_runs_carry_wall_times():
         client = Client(emu.url, emu.token("admin"))
         started = time.time()
         client.run(BLANK)
-        (run,) = _runs_of(emu.run_journal(), BLANK)
+        (run,) = runs_of(emu.run_journal(), BLANK)
         while run["active"]:  # 90 emulated seconds: 0.15 s of real time
             assert time.time() - started < 10
             time.sleep(0.01)
-            (run,) = _runs_of(emu.run_journal(), BLANK)
+            (run,) = runs_of(emu.run_journal(), BLANK)
         client.session.close()
     assert started <= run["started_wall"] <= run["ended_wall"] <= time.time()
     assert run["ended_wall"] - run["started_wall"] == pytest.approx(90 / 600, abs=0.05)

@@ -5,12 +5,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from airflow_provider_opsera._compat import TaskDeferred
 from tests.unit.conftest import BASE_URL, PIPELINE_ID
-
-try:  # what defer() raises
-    from airflow.sdk.exceptions import TaskDeferred
-except ImportError:  # Airflow 2.11 and 3.0
-    from airflow.exceptions import TaskDeferred  # type: ignore[no-redef]
 
 __all__ = ["TaskDeferred"]
 
