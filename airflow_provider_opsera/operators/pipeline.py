@@ -18,7 +18,7 @@ from airflow_provider_opsera.client import validation
 from airflow_provider_opsera.client.pipeline_lookup import check_reference_at_parse, resolve_pipeline_id
 from airflow_provider_opsera.client.status import OpseraRunStatus, RunOutcome
 from airflow_provider_opsera.client.token import expires_before_wait_ends
-from airflow_provider_opsera.exceptions import OpseraAmbiguousRequestError, OpseraError
+from airflow_provider_opsera.exceptions import OpseraAmbiguousRequestError, OpseraBadResponseError, OpseraError
 from airflow_provider_opsera.links.opsera import OpseraPipelineRunLink, publish_run_url, remember_run_url
 from airflow_provider_opsera.waiting.events import checked_event
 from airflow_provider_opsera.waiting.pipeline_run import PipelineRunFollower
@@ -233,6 +233,8 @@ class OpseraRunPipelineOperator(ResumableJobMixin, _PipelineOperator):
             run_count = self._started_run_count(self.hook.run_pipeline(self.pipeline_id))
         except OpseraAmbiguousRequestError as error:
             run_count = self._run_started_despite(error, before, store)
+        except OpseraBadResponseError:
+            raise  # an answer that cannot be read: a run may have started, and the note stays for the retry
         except Exception:
             self._forget_run_request(store)  # a clear refusal: no run started
             raise

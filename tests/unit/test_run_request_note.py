@@ -13,6 +13,7 @@ from __future__ import annotations
 import pytest
 
 from airflow_provider_opsera._compat import AirflowException, AirflowFailException, AirflowTaskTimeout
+from airflow_provider_opsera.exceptions import OpseraBadResponseError
 from airflow_provider_opsera.waiting.resumable import HAS_TASK_STATE_STORE
 from tests.unit.conftest import PIPELINE_ID
 from tests.unit.pipeline_fakes import (
@@ -116,6 +117,19 @@ def test_a_refused_request_forgets_its_note(opsera, clock):  # noqa: F811
     with pytest.raises(AirflowException, match="did not start"):
         make_operator(clock).execute(make_context(FakeTI(), store))
     assert store.values == {}
+
+
+def test_an_unreadable_run_count_keeps_the_note_and_the_retry_follows_the_run(opsera, clock):  # noqa: F811
+    opsera.post(RUN, json={"status": "executed", "runCount": 7.5})
+    store = FakeStateStore()
+    with pytest.raises(OpseraBadResponseError, match="a run may have started"):
+        make_operator(clock).execute(make_context(FakeTI(try_number=1, max_tries=1), store))
+    assert store.values == {REQUEST_KEY: {"latest_run_before": 2}}
+
+    opsera.post(SUMMARY, [summary(3)])
+    opsera.post(STATUS, [status("running"), status("success")])
+    assert make_operator(clock).execute(make_context(FakeTI(try_number=2, max_tries=1), store)) == 3
+    assert calls(opsera, RUN) == 1
 
 
 def test_a_try_that_cannot_note_its_request_sends_nothing(opsera, clock):  # noqa: F811
