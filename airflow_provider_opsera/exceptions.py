@@ -109,3 +109,11 @@ class OpseraTLSError(OpseraConnectionConfigError):
 
 class OpseraResponseTooLargeError(OpseraBadResponseError):
     """The answer is larger than the call ever needs; the rest of it was not read."""
+
+
+class OpseraUnknownStatusError(OpseraError):
+    """A run kept reporting a status this provider does not know for longer than a wait rides one out."""
+
+
+class OpseraSummaryShapeError(OpseraBadResponseError):
+    """A pipeline summary without a readable ``workflow.run_count`` (the answer differs from Opsera's contract)."""

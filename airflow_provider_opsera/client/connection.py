@@ -11,6 +11,7 @@ from typing import Any
 
 from airflow_provider_opsera.client.api import PORTAL_PIPELINE_PATH
 from airflow_provider_opsera.client.base_url import ALLOW_PLAIN_HTTP, api_base_url
+from airflow_provider_opsera.client.status import RunOutcome, tenant_statuses
 from airflow_provider_opsera.client.token import token_expiry
 from airflow_provider_opsera.exceptions import OpseraConnectionConfigError
 
@@ -29,6 +30,8 @@ class OpseraConnectionSettings:
     portal_url: str | None = None
     #: the Host had no scheme, so https:// was assumed (worth saying when TLS then fails)
     scheme_assumed: bool = False
+    #: the tenant's own run statuses and their outcomes (the ``status_map`` extra)
+    status_map: tuple[tuple[str, RunOutcome], ...] = ()
 
     @cached_property
     def token_expires(self) -> dt.datetime | None:
@@ -79,6 +82,7 @@ class OpseraConnectionSettings:
             verify=_verify(extra.get("verify", True)),
             proxies=_proxies(extra.get("proxies"), conn_id),
             portal_url=(str(extra["portal_url"]).rstrip("/") if extra.get("portal_url") else None),
+            status_map=_status_map(extra.get("status_map"), conn_id),
         )
 
 
@@ -130,6 +134,18 @@ def _flag(value: Any, name: str, conn_id: str) -> bool:
     if lowered in ("false", "0", "no", ""):
         return False
     raise OpseraConnectionConfigError(f"Connection {conn_id!r}: extra {name!r} must be true or false, got {value!r}")
+
+
+def _status_map(value: Any, conn_id: str) -> tuple[tuple[str, RunOutcome], ...]:
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            pass
+    try:
+        return tenant_statuses(value)
+    except ValueError as error:
+        raise OpseraConnectionConfigError(f"Connection {conn_id!r}: extra 'status_map' {error}") from None
 
 
 def _proxies(value: Any, conn_id: str) -> dict[str, str] | None:

@@ -39,10 +39,12 @@ from airflow_provider_opsera.exceptions import (
     OpseraNotFoundError,
     OpseraPermissionError,
     OpseraPipelineLookupError,
+    OpseraSummaryShapeError,
     OpseraTransportError,
 )
-from airflow_provider_opsera.hooks.responses import page_records
+from airflow_provider_opsera.hooks.responses import latest_run_count, page_records
 from airflow_provider_opsera.waiting.run_logs import is_console_output
+from airflow_provider_opsera.waiting.watch import UNKNOWN_STATUS_GRACE
 
 #: the only calls the doctor makes: reads
 READ_CALLS = frozenset(
@@ -84,6 +86,7 @@ LOG_RECORD_FACT = "log record fields"
 CONSOLE_FACT = "console output records"
 STATUS_FACT = "status strings"
 TASK_STATUS_FACT = "task status answer"
+LAST_STEP = "the summary's workflow.last_step.status"
 PIPELINE_FACTS = (SUMMARY_FACT, RUN_STATUS_FACT, LOG_RECORD_FACT, CONSOLE_FACT)
 
 
@@ -219,11 +222,13 @@ class Doctor:
         except OpseraError as error:
             self.skip_pipeline(f"reading the pipeline's summary failed: {error}")
             return
-        run_count = self.check_summary(summary)
+        run_count = self.check_summary(summary, pipeline_id)
+        if run_count is None:
+            run_count = self.latest_run_in_the_logs(pipeline_id)
         self.check_run_status(pipeline_id, run_count)
         self.check_logs(pipeline_id, run_count)
 
-    def check_summary(self, summary: Any) -> int | None:
+    def check_summary(self, summary: Any, pipeline_id: str) -> int | None:
         """The summary's fields; returns the latest run count when the summary has a usable one."""
         if not isinstance(summary, dict):
             self.report.differs(SUMMARY_FACT, f"the summary is {json_type(summary)}, expected an object")
@@ -235,13 +240,33 @@ class Doctor:
             shown = describe_fields({f.path: json_type(value_at(summary, f.path)) for f in PIPELINE_FIELDS},
                                     summary, show_values=self.show_values)
             self.report.confirmed(SUMMARY_FACT, shown)
-        self.saw_status(value_at(summary, "workflow.last_step.status"), "the summary's workflow.last_step.status")
-        run_count = value_at(summary, "workflow.run_count")
-        return run_count if isinstance(run_count, int) and not isinstance(run_count, bool) else None
+        self.saw_status(value_at(summary, "workflow.last_step.status"), LAST_STEP)
+        try:  # read as the operator and the asset watcher read it
+            return latest_run_count(summary, pipeline_id)
+        except OpseraSummaryShapeError as error:
+            self.report.note(
+                f"{error}: a task cannot settle a run request whose answer was lost (it fails rather than risk a "
+                "second run), and asset watchers cannot see new runs."
+            )
+            return None
+
+    def latest_run_in_the_logs(self, pipeline_id: str) -> int | None:
+        """The highest ``run_count`` in the pipeline's activity records, when the summary does not give one."""
+        try:
+            records, _ = page_records(self.read("pipeline_logs", json={"pipelineId": pipeline_id}))
+        except OpseraError:
+            return None  # check_logs reads them again and says why
+        runs = [r.get("run_count") for r in records if isinstance(r, dict)]
+        runs = [run for run in runs if isinstance(run, int) and not isinstance(run, bool) and run > 0]
+        if runs:
+            self.report.note(f"Latest run: {max(runs)}, found in the activity records (the summary does not give it).")
+        return max(runs) if runs else None
 
     def check_run_status(self, pipeline_id: str, run_count: int | None) -> None:
         if run_count is None:
-            self.report.unchecked(RUN_STATUS_FACT, "the summary gives no workflow.run_count to ask about")
+            self.report.unchecked(
+                RUN_STATUS_FACT, "neither the summary's workflow.run_count nor the activity records give a run to ask about"
+            )
             return
         if run_count < 1:
             self.report.unchecked(RUN_STATUS_FACT, "the pipeline has not run yet: choose one that has (--pipeline-id or --pipeline-name)")
@@ -370,18 +395,27 @@ class Doctor:
         if not self.statuses_seen:
             self.report.unchecked(STATUS_FACT, "no run or task status could be read")
             return
-        unknown = {s: w for s, w in self.statuses_seen.items() if OpseraRunStatus.outcome(s) is RunOutcome.UNKNOWN}
+        tenant = dict(self.hook.settings.status_map)
+        unknown = {
+            s: w for s, w in self.statuses_seen.items() if OpseraRunStatus.outcome(s, tenant) is RunOutcome.UNKNOWN
+        }
         known = ", ".join(
-            f"{s!r} ({OpseraRunStatus.outcome(s).value.replace('_', ' ')})"
+            f"{s!r} ({OpseraRunStatus.outcome(s, tenant).value.replace('_', ' ')}"
+            f"{', from status_map' if OpseraRunStatus.normalise(s) in tenant else ''})"
             for s in sorted(self.statuses_seen)
             if s not in unknown
         )
+        if not unknown and all(where == [LAST_STEP] for where in self.statuses_seen.values()):
+            self.report.unchecked(STATUS_FACT, f"no run or task status answer could be read (the {LAST_STEP} saw {known})")
+            return
         if unknown:
             where = "; ".join(f"{s!r} in {', '.join(w)}" for s, w in sorted(unknown.items()))
             also = f"; known: {known}" if known else ""
             self.report.differs(
                 STATUS_FACT,
-                f"saw {where}, which the status table does not know (a wait would treat it as still running){also}",
+                f"saw {where}, which the status table does not know: a wait treats it as still running for "
+                f"{UNKNOWN_STATUS_GRACE:g} s and then fails. Map it to an outcome in the connection's 'status_map' "
+                f"extra{also}",
             )
         else:
             self.report.confirmed(STATUS_FACT, f"saw {known}")

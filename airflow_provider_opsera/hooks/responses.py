@@ -21,6 +21,7 @@ from airflow_provider_opsera.exceptions import (
     OpseraPermissionError,
     OpseraRateLimitError,
     OpseraServerError,
+    OpseraSummaryShapeError,
     OpseraValidationError,
 )
 
@@ -238,6 +239,24 @@ def run_number(value: Any, what: str = "runCount") -> int:
     if number is None or number < 1:
         raise OpseraBadResponseError(f"{what} is {shape(value)}, not a run number (a positive whole number)")
     return number
+
+
+def latest_run_count(summary: Any, pipeline_id: str) -> int:
+    """``workflow.run_count`` of a pipeline's summary: the number of its latest run, 0 when it never ran.
+
+    The one reading of it, for the operator, the asset watcher and the doctor alike: a missing
+    field or one that is not a run number is an :class:`OpseraSummaryShapeError`, never run 0.
+    """
+    workflow = summary.get("workflow") if isinstance(summary, dict) else None
+    if not isinstance(workflow, dict) or "run_count" not in workflow:
+        raise OpseraSummaryShapeError(f"The summary of pipeline {pipeline_id} has no workflow.run_count")
+    value = workflow["run_count"]
+    if value is None or (type(value) in (int, float) and value == 0):
+        return 0
+    try:
+        return run_number(value, f"The summary of pipeline {pipeline_id}'s workflow.run_count")
+    except OpseraBadResponseError as error:
+        raise OpseraSummaryShapeError(str(error)) from None
 
 
 def may_be_capped(records: list[Any]) -> bool:

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_provider_opsera._compat import (
     AirflowException,
+    AirflowFailException,
     AirflowTaskTimeout,
     BaseOperator,
     TaskDeferred,
@@ -18,12 +19,26 @@ from airflow_provider_opsera.client import validation
 from airflow_provider_opsera.client.pipeline_lookup import check_reference_at_parse, resolve_pipeline_id
 from airflow_provider_opsera.client.status import OpseraRunStatus, RunOutcome
 from airflow_provider_opsera.client.token import expires_before_wait_ends
-from airflow_provider_opsera.exceptions import OpseraAmbiguousRequestError, OpseraBadResponseError, OpseraError
+from airflow_provider_opsera.exceptions import OpseraAmbiguousRequestError, OpseraError, OpseraSummaryShapeError
 from airflow_provider_opsera.links.opsera import OpseraPipelineRunLink, publish_run_url, remember_run_url
 from airflow_provider_opsera.waiting.events import checked_event
+from airflow_provider_opsera.waiting.lifecycle import (
+    IN_PROGRESS,
+    STATE_UNKNOWN,
+    TIMED_OUT,
+    Begin,
+    Chain,
+    Ending,
+    RunNote,
+    how_to_begin,
+    how_to_settle,
+    state_in_answer,
+)
 from airflow_provider_opsera.waiting.pipeline_run import PipelineRunFollower
-from airflow_provider_opsera.waiting.resumable import ResumableJobMixin
 from airflow_provider_opsera.waiting.watch import EVENT_STATUS_OF, TIMEOUT, Deadline, FailedPolls, outcome_error
+
+#: seconds a run request is asked again while another run of the pipeline is in progress
+DEFAULT_START_TIMEOUT = 900.0
 
 if TYPE_CHECKING:
     from airflow_provider_opsera.hooks.opsera import OpseraHook
@@ -66,7 +81,7 @@ class _PipelineOperator(BaseOperator):
         return self.pipeline_id
 
 
-class OpseraRunPipelineOperator(ResumableJobMixin, _PipelineOperator):
+class OpseraRunPipelineOperator(_PipelineOperator):
     """Start a run of an Opsera pipeline and, by default, wait for it to end.
 
     The task succeeds when the run succeeds and returns the run count (XCom
@@ -80,35 +95,12 @@ class OpseraRunPipelineOperator(ResumableJobMixin, _PipelineOperator):
     Waiting happens in the worker (a poll every ``poll_interval`` seconds) or, with
     ``deferrable=True``, in Airflow's triggerer without holding a worker slot.
 
-    No orphaned runs: with ``stop_on_kill`` the run is stopped when the task is killed,
-    when ``timeout`` passes (then the task fails without retries), and, while
-    deferred on Airflow 3.3+, when the task is marked failed. Opsera's stop is soft:
-    the current step finishes first. A try that fails for another reason while the run
-    goes on leaves the run to the next try, or stops it when no retry is left.
-
-    One run per task, even when things go wrong:
-
-    * If the request that starts the run gets no clear answer (the connection dropped
-      after sending it, a 5xx), it is not resent. The pipeline's summary, read just
-      before the request, tells whether Opsera started a run since: if its run count
-      moved on, the task follows that run; if not, the task fails and a retry may start
-      one.
-    * A retry re-attaches to a run an earlier try started and that is still going
-      (the worker died, say), instead of starting another.
-
-      On Airflow 3.3+ the run count is kept in ``task_state_store``
-      (``ResumableJobMixin``; ``durable=False`` turns it off): a retry follows that run
-      while it is in progress, returns its run count if it succeeded, and starts a new
-      run if it failed or was stopped. The request, too, is noted before it is sent, with
-      the pipeline's latest run count then: a try killed before it learnt which run it
-      started has its retry follow the first run after that count (or start a new run
-      if that one failed).
-
-      Older Airflow has no such store, so a retry (try 2 or later) reads the
-      pipeline's summary and follows its latest run when that run is still in progress
-      (running or paused). Opsera does not start a run while another one is running or
-      paused, so that run is either the one the earlier try started or one that would
-      block a new run anyway. When the latest run has ended, the retry starts a new run.
+    What the task does with its run in every situation (a retry, a Clear, a kill, a
+    timeout, a run someone else started) is the table "How a pipeline task behaves" in
+    the README, decided in :mod:`airflow_provider_opsera.waiting.lifecycle`. In short:
+    one run per try chain (a retry carries on with it, a Clear starts a new one); a run
+    request whose answer was lost is never resent; a stop is sent only for the task's own
+    run, while it is still the pipeline's latest and in progress.
 
     :param pipeline_id: the pipeline's id (24 hex characters); templated
     :param pipeline_name: instead of ``pipeline_id``, the pipeline's name in Opsera; templated. It is
@@ -120,12 +112,25 @@ class OpseraRunPipelineOperator(ResumableJobMixin, _PipelineOperator):
     :param poll_interval: seconds between two status reads, from 1 to 86400 (a day); templated
     :param timeout: seconds to wait at most, more than 0 and at most 366 days (None: no limit); templated.
         Both are checked when the DAG is parsed, or once rendered, before anything is sent
+    :param start_timeout: seconds to keep asking for a run while Opsera refuses one because another run of
+        the pipeline is in progress (someone else's, or the task's own earlier run finishing its step after
+        a stop); then the task fails naming that run; templated
     :param fetch_logs: copy the run's console output into the task log
-    :param stop_on_kill: stop the run when the task is killed or times out
+    :param stop_on_kill: stop the task's own run when the task is killed, marked failed, cleared or times
+        out, and on its last try when it fails while the run goes on
+    :param durable: keep the task's run in Airflow's ``task_state_store`` (Airflow 3.3+), so that a retry
+        carries on with it and a Clear starts a new one
     :param opsera_conn_id: the Airflow connection to Opsera; templated
     """
 
-    template_fields: Sequence[str] = ("pipeline_id", "pipeline_name", "opsera_conn_id", "poll_interval", "timeout")
+    template_fields: Sequence[str] = (
+        "pipeline_id",
+        "pipeline_name",
+        "opsera_conn_id",
+        "poll_interval",
+        "timeout",
+        "start_timeout",
+    )
     operator_extra_links = (OpseraPipelineRunLink(),)
 
     # Tests put a fake clock here.
@@ -141,8 +146,10 @@ class OpseraRunPipelineOperator(ResumableJobMixin, _PipelineOperator):
         deferrable: bool | None = None,
         poll_interval: float = 30,
         timeout: float | None = None,
+        start_timeout: float = DEFAULT_START_TIMEOUT,
         fetch_logs: bool = True,
         stop_on_kill: bool = True,
+        durable: bool = True,
         opsera_conn_id: str = "opsera_default",
         **kwargs: Any,
     ) -> None:
@@ -151,293 +158,243 @@ class OpseraRunPipelineOperator(ResumableJobMixin, _PipelineOperator):
         self.deferrable = default_deferrable() if deferrable is None else deferrable
         self.poll_interval = _checked_at_parse(validation.poll_interval, poll_interval)
         self.timeout = _checked_at_parse(validation.timeout, timeout)
+        self.start_timeout = _checked_at_parse(_start_timeout, start_timeout)
         self.fetch_logs = fetch_logs
         self.stop_on_kill = stop_on_kill
+        self.durable = durable
         self.run_count: int | None = None
-        self._state_store: Any = None
+        self._store: Any = None
         self._ti: Any = None
-        self._run_ended = False
-        self._stop_requested = False
+        self._chain = Chain(None, None)
+        self._run_ended = False  # the task saw its run end: nothing of it is left to settle
+        self._settled = False  # the try decided what becomes of its run already
+        self._reading_opsera = False  # the try is in its wait loop, not in a call to Airflow's supervisor
 
-    # ``task_state_store`` key of the started run; the pipeline id keeps a re-templated id from
-    # re-attaching to another pipeline's run number.
+    # ``task_state_store`` key of the note (waiting/lifecycle.py); the pipeline id keeps a re-templated
+    # id from carrying on with another pipeline's run number.
     @property
-    def external_id_key(self) -> str:  # type: ignore[override]
-        return f"opsera_run_count:{self.pipeline_id}"
-
-    # ``task_state_store`` key of a run this task timed out on and stopped, with the try chain's ``max_tries``: a
-    # try killed before it could fail the task has its retry fail the same way (and start nothing), while a person
-    # clearing the task (Airflow then sets ``max_tries`` anew) gets a new run.
-    @property
-    def timed_out_run_key(self) -> str:
-        return f"opsera_timed_out_run:{self.pipeline_id}"
-
-    # ``task_state_store`` key written just before the run request, with the pipeline's latest run count then, and
-    # deleted once the started run is noted: a try killed in between leaves it, and its retry finds the run by it.
-    @property
-    def run_request_key(self) -> str:
-        return f"opsera_run_request:{self.pipeline_id}"
+    def note_key(self) -> str:
+        return f"opsera_run:{self.pipeline_id}"
 
     def execute(self, context: Any) -> int:
         # rendered templates are checked before anything is sent
         self.poll_interval = validation.poll_interval(self.poll_interval)
         self.timeout = validation.timeout(self.timeout)
+        self.start_timeout = _start_timeout(self.start_timeout)
         self.resolve_pipeline(context)
-        self._state_store, self._ti = context.get("task_state_store"), context.get("ti")
+        self._remember_try(context)
         publish_run_url(self, context["ti"], self.hook.pipeline_url(self.pipeline_id))
         try:
-            return self.execute_resumable(context)
-        except (AirflowTaskTimeout, TaskDeferred):
-            raise  # execution_timeout: Airflow calls on_kill next, which stops the run; deferred: the triggerer waits
+            run_count = self._begin()
+            if self._run_ended or not self.wait_for_completion:
+                if not self._run_ended:
+                    self.log.info("Not waiting for run %d (wait_for_completion=False).", run_count)
+                return run_count
+            if self.deferrable:
+                self._defer(run_count)
+            return self._wait_in_worker(run_count)
+        except TaskDeferred:
+            raise  # the triggerer waits
+        except AirflowTaskTimeout:
+            self._settle(Ending.EXECUTION_TIMEOUT)
+            raise
         except Exception:
-            self._settle_run_left_behind()
+            self._settle(Ending.TRY_FAILED)
             raise
 
-    def _settle_run_left_behind(self) -> None:
-        """This try fails while its run goes on: leave the run to the next try, or stop it if none is left."""
-        run_count = self.run_count
-        if not (self.stop_on_kill and self.wait_for_completion and run_count):
-            return
-        if self._run_ended or self._stop_requested:
-            return
-        try_number = getattr(self._ti, "try_number", None) or 1
-        if try_number <= (getattr(self._ti, "max_tries", None) or 0):
-            self.log.warning(
-                "Try %d ends while Opsera pipeline %s run %d goes on: it is left running for the next try, "
-                "which follows it.",
-                try_number,
-                self.pipeline_id,
-                run_count,
-            )
-            return
-        self._stop(self._follower(self.pipeline_id, run_count), "the task's last try failed while the run went on")
+    def _remember_try(self, context: Any) -> None:
+        self._store = context.get("task_state_store") if self.durable else None
+        self._ti = context.get("ti")
+        self._chain = Chain.of(context)
 
-    def _stop(self, run: PipelineRunFollower, reason: str) -> bool:
-        self._stop_requested = True
-        return run.stop(reason)
+    # -- the start of a try: carry on, or start a run (waiting/lifecycle.py decides) --
 
-    # -- starting the run --
+    def _begin(self) -> int:
+        """The run this try follows: the chain's own, a new one, or (it succeeded) one to return at once."""
+        latest = self._latest_run()
+        outcomes: dict[int, RunOutcome] = {}
 
-    def _durable_store(self, context: Any) -> Any:
-        return context.get("task_state_store") if getattr(self, "durable", True) else None
+        def outcome_of(run_count: int) -> RunOutcome:
+            if run_count not in outcomes:
+                outcomes[run_count] = self._outcome(run_count)
+            return outcomes[run_count]
 
-    def submit_job(self, context: Any) -> int:
-        store = self._durable_store(context)
-        before, _ = self._latest_run()
-        earlier = self._run_an_earlier_try_asked_for(store, before)
-        if earlier is not None:
-            return earlier
-        if store is not None:  # before the request: a try killed after sending it leaves this for its retry
-            store.set(self.run_request_key, {"latest_run_before": before})
-        try:
-            run_count = self._started_run_count(self.hook.run_pipeline(self.pipeline_id))
-        except OpseraAmbiguousRequestError as error:
-            run_count = self._run_started_despite(error, before, store)
-        except OpseraBadResponseError:
-            raise  # an answer that cannot be read: a run may have started, and the note stays for the retry
-        except Exception:
-            self._forget_run_request(store)  # a clear refusal: no run started
-            raise
-        self._note_run(store, run_count)
-        url = self.hook.pipeline_url(self.pipeline_id)
-        self.log.info("Started Opsera pipeline %s run %d: %s", self.pipeline_id, run_count, url)
-        return run_count
-
-    def _note_run(self, store: Any, run_count: int) -> None:
-        """The run this try follows, in the store before the note of the request goes (the mixin writes it again)."""
-        self.run_count = run_count
-        if store is not None:
-            store.set(self.external_id_key, run_count)
-            self._forget_run_request(store)
-
-    def _forget_run_request(self, store: Any) -> None:
-        if store is None:
-            return
-        try:
-            store.delete(self.run_request_key)
-        except Exception as error:  # a note left behind is harmless: a retry reads it against the run count
-            self.log.warning("Could not delete %s from task_state_store: %s", self.run_request_key, error)
-
-    def _run_an_earlier_try_asked_for(self, store: Any, latest: int) -> int | None:
-        """The run an earlier try asked for and ended before noting, when one started and has not failed."""
-        note = store.get(self.run_request_key) if store is not None else None
-        if note is None:
-            return None
-        run_count = self._run_started_for(note, latest)
-        if run_count is None:
-            self._forget_run_request(store)
-        else:
-            self._note_run(store, run_count)
-        return run_count
-
-    def _run_started_for(self, note: Any, latest: int) -> int | None:
-        """The first run after the request ``note`` records, to follow; None (and why, in the log) to start anew."""
-        noted = note.get("latest_run_before") if isinstance(note, dict) else None
-        if not isinstance(noted, int) or isinstance(noted, bool) or noted < 0:
-            self.log.warning("Ignoring %s in task_state_store: %r is not a run count.", self.run_request_key, note)
-            return None
-        if latest <= noted:
-            self.log.info(
-                "An earlier try asked Opsera for a run of pipeline %s and ended before it knew the answer; no run "
-                "started since (the latest is still %d).",
-                self.pipeline_id,
-                noted,
-            )
-            return None
-        run_count = noted + 1  # the first run after the request; Opsera runs one run of a pipeline at a time
-        status = self._run_status(run_count)
-        if OpseraRunStatus.outcome(status) is RunOutcome.FAILED:
-            self.log.warning(
-                "An earlier try started run %d of pipeline %s and ended before noting it; that run failed, so "
-                "this try starts a new one.",
-                run_count,
-                self.pipeline_id,
-            )
-            return None
-        self.log.warning(
-            "An earlier try started run %d of pipeline %s (%s now) and ended before noting it: following it instead "
-            "of starting another.%s",
-            run_count,
-            self.pipeline_id,
-            status or "status unknown",
-            f" Runs up to {latest} started after it." if latest > run_count else "",
+        note = self._read_note()
+        beginning = how_to_begin(
+            note,
+            self._chain,
+            has_store=self._store is not None,
+            later_try_of_chain=self._later_try_of_chain(),
+            stop_on_kill=self.stop_on_kill,
+            latest=latest,
+            outcome_of=outcome_of,
         )
-        return run_count
+        self.log.info("Opsera pipeline %s: %s (%s).", self.pipeline_id, beginning.action.value, beginning.why)
+        if beginning.action is Begin.FAIL:
+            raise AirflowFailException(f"Opsera pipeline {self.pipeline_id}: {beginning.why}.")
+        if beginning.action in (Begin.FOLLOW, Begin.RETURN):
+            assert beginning.run is not None
+            self._run_ended = beginning.action is Begin.RETURN
+            self._note_run(beginning.run)
+            return beginning.run
+        if beginning.action is Begin.STOP_THEN_START and beginning.run is not None:
+            self._follower(beginning.run).stop_if_still_ours(beginning.why)
+        return self._start_run(latest)
 
-    def _latest_run(self) -> tuple[int, str]:
-        """The pipeline's latest run count and the status of its last step, from its summary."""
-        summary = self.hook.get_pipeline(self.pipeline_id)
-        workflow = summary.get("workflow") if isinstance(summary, dict) else None
-        workflow = workflow if isinstance(workflow, dict) else {}
-        last_step = workflow.get("last_step") if isinstance(workflow.get("last_step"), dict) else {}
-        try:
-            run_count = int(workflow.get("run_count") or 0)
-        except (TypeError, ValueError):
-            run_count = 0
-        return run_count, OpseraRunStatus.normalise(last_step.get("status"))
+    def _later_try_of_chain(self) -> bool:
+        """A retry rather than the first try since the task was cleared: Airflow sets ``max_tries`` to the try
+        number plus ``retries`` on a Clear."""
+        ti = self._ti
+        try_number, max_tries = getattr(ti, "try_number", None) or 1, getattr(ti, "max_tries", None) or 0
+        return try_number > max_tries - (self.retries or 0) + 1
 
-    def _started_run_count(self, answer: Any) -> int:
-        """The run count from ``run``'s answer, or the task fails with Opsera's reason for not starting."""
-        from airflow_provider_opsera.hooks.responses import as_text, run_number
+    def _start_run(self, latest: int | None) -> int:
+        """Ask Opsera for a run, noting the request first; refused while another run is going, ask again later."""
+        from airflow_provider_opsera.hooks.responses import as_text
 
-        answer = answer if isinstance(answer, dict) else {"message": answer}
-        run_count = answer.get("runCount")
-        refused = OpseraRunStatus.outcome(answer.get("status")) is RunOutcome.FAILED
-        if refused or run_count is None:
-            raise AirflowException(
-                f"Opsera did not start pipeline {self.pipeline_id}: {as_text(answer.get('message')) or 'no reason given'}"
+        busy = Deadline.after(self.start_timeout, self._clock)
+        while True:
+            self._write_note(RunNote(self._chain, requested=True, requested_after=latest))  # before: see the note
+            try:
+                answer = self.hook.run_pipeline(self.pipeline_id)
+            except OpseraAmbiguousRequestError as error:
+                return self._note_run(self._run_started_despite(error, latest))
+            answer = answer if isinstance(answer, dict) else {"message": answer}
+            run_count = answer.get("runCount")
+            if OpseraRunStatus.outcome(answer.get("status")) is not RunOutcome.FAILED and run_count is not None:
+                return self._note_run(self._started_run_count(run_count))
+            reason = as_text(answer.get("message")) or "no reason given"
+            latest, in_the_way = self._run_in_the_way()
+            if in_the_way is None or busy.passed():
+                self._forget_request()
+                waited = f" (asked for {self.start_timeout:g} s: start_timeout)" if in_the_way is not None else ""
+                raise AirflowException(f"Opsera did not start pipeline {self.pipeline_id}: {reason}{waited}")
+            self.log.info(
+                "Opsera did not start pipeline %s while its run %d is %s (%s); asking again in %g s, for up to "
+                "%g s in all (start_timeout).",
+                self.pipeline_id,
+                latest,
+                in_the_way.value,
+                reason,
+                self.poll_interval,
+                self.start_timeout,
             )
+            self._sleep(busy.next_sleep(self.poll_interval))
+
+    def _run_in_the_way(self) -> tuple[int | None, RunOutcome | None]:
+        """The pipeline's latest run count, and that run's outcome when it is in progress (a refusal waits it out)."""
+        try:
+            latest = self._latest_run()
+            outcome = self._outcome(latest) if latest else None
+        except OpseraError as error:  # the refusal is what the task reports; what stood in its way is unknown
+            self.log.warning("Could not read what run of pipeline %s is in progress: %s", self.pipeline_id, error)
+            return None, None
+        return latest, outcome if outcome in IN_PROGRESS else None
+
+    def _started_run_count(self, run_count: Any) -> int:
+        from airflow_provider_opsera.hooks.responses import run_number
+
         what = f"The runCount Opsera answered to the run request of pipeline {self.pipeline_id} (a run may have started)"
         return run_number(run_count, what)
 
-    def _run_started_despite(self, error: OpseraAmbiguousRequestError, before: int, store: Any) -> int:
-        """The run request may or may not have reached Opsera: its summary tells which."""
+    def _run_started_despite(self, error: OpseraAmbiguousRequestError, before: int | None) -> int:
+        """The run request may or may not have reached Opsera: the pipeline's summary tells which."""
         self.log.warning("%s. Reading the pipeline's summary to find out whether a run started.", error)
+        if before is None:
+            raise AirflowFailException(
+                f"{error}; and the pipeline's summary does not say its latest run count, so whether a run started "
+                "cannot be told. Check the pipeline in Opsera; the task is not retried, to start no second run."
+            ) from error
         try:
-            after, last_step_status = self._latest_run()
+            after = self._latest_run(strict=True)
         except OpseraError as read_error:
             # the note of the request stays: a retry reads the summary again and follows a run that started
             raise AirflowException(
                 f"{error}; and reading the pipeline's summary to find out failed too: {read_error}. "
                 "Check the pipeline in Opsera before retrying."
             ) from error
-        if after > before:
-            self.log.warning(
-                "Opsera started run %d of pipeline %s (its latest run was %d before the request; its last "
-                "step is %s): following it.",
-                after,
-                self.pipeline_id,
-                before,
-                last_step_status or "unknown",
-            )
-            return after
+        if after is not None and after > before:
+            run_count = before + 1  # the first run after the request is the one it started
+            self.log.warning("Opsera started run %d of pipeline %s: following it.", run_count, self.pipeline_id)
+            return run_count
         self.log.error("Opsera's latest run of pipeline %s is still %d: no run started.", self.pipeline_id, before)
-        self._forget_run_request(store)
+        self._forget_request()
         raise error
 
-    # -- ResumableJobMixin: what a retry re-attaches to --
+    # -- what the task knows: its note, the pipeline's runs --
 
-    def get_job_status(self, external_id: Any, context: Any) -> str:
-        self._fail_if_an_earlier_try_timed_out(int(external_id), context.get("task_state_store"), context.get("ti"))
-        return self._run_status(int(external_id))
+    def _latest_run(self, *, strict: bool = False) -> int | None:
+        """The pipeline's latest run count from its summary; None when the summary does not say it."""
+        from airflow_provider_opsera.hooks.responses import latest_run_count
 
-    def _run_status(self, run_count: int) -> str:
+        try:
+            return latest_run_count(self.hook.get_pipeline(self.pipeline_id), self.pipeline_id)
+        except OpseraSummaryShapeError as error:
+            if strict:
+                raise
+            self.log.warning("%s: a lost run request could not be settled (opsera-doctor checks this).", error)
+            return None
+
+    def _outcome(self, run_count: int) -> RunOutcome:
+        from airflow_provider_opsera.hooks.responses import run_status
+
         answer = self.hook.get_pipeline_run_status(self.pipeline_id, run_count)
-        return OpseraRunStatus.normalise(answer.get("status") if isinstance(answer, dict) else answer)
+        status, _ = run_status(answer, f"Opsera pipeline {self.pipeline_id} run {run_count}")
+        return OpseraRunStatus.outcome(status, self.hook.settings.status_map)
 
-    def _fail_if_an_earlier_try_timed_out(self, run_count: int, store: Any, ti: Any) -> None:
-        """An earlier try of this chain timed out on this run and was ended before it failed: end this try so."""
-        note = store.get(self.timed_out_run_key) if store is not None else None
-        if not isinstance(note, dict) or note.get("run_count") != run_count:
+    def _read_note(self) -> RunNote | None:
+        if self._store is None:
+            return None
+        value = self._store.get(self.note_key)
+        note = RunNote.from_json(value)
+        if value is not None and note is None:
+            self.log.warning("Ignoring %s in task_state_store: %r is not a note this provider wrote.", self.note_key, value)
+        return note
+
+    def _write_note(self, note: RunNote) -> None:
+        """Raises when the store refuses: a try that cannot note its request sends none."""
+        if self._store is not None:
+            self._store.set(self.note_key, note.as_json())
+
+    def _note_run(self, run_count: int) -> int:
+        self.run_count = run_count
+        self._write_note(RunNote(self._chain, run=run_count))
+        return run_count
+
+    def _forget_request(self) -> None:
+        if self._store is None:
             return
-        store.delete(self.timed_out_run_key)
-        if note.get("max_tries") != getattr(ti, "max_tries", None):
-            return  # a person cleared the task since: it may start a new run
-        raise outcome_error(
-            TIMEOUT,
-            f"An earlier try of this task timed out waiting for Opsera pipeline {self.pipeline_id} run {run_count} "
-            "and asked Opsera to stop it, but ended before it could fail the task. Failing it now, without "
-            "retries, and starting no other run.",
-        )
-
-    def is_job_active(self, status: str) -> bool:
-        return not OpseraRunStatus.outcome(status).is_terminal
-
-    def is_job_succeeded(self, status: str) -> bool:
-        return OpseraRunStatus.outcome(status) is RunOutcome.SUCCEEDED
-
-    def get_job_result(self, external_id: Any, context: Any) -> int:
-        return int(external_id)
-
-    def find_job_to_resume(self, context: Any) -> int | None:
-        """Airflow < 3.3: on a retry, the pipeline's latest run if it is still in progress."""
-        ti = context.get("ti")
-        if ti is None or (getattr(ti, "try_number", 1) or 1) <= 1:
-            return None
-        latest, _ = self._latest_run()
-        if latest < 1:
-            return None
-        if not self.is_job_active(self.get_job_status(latest, context)):
-            return None
-        self.log.warning(
-            "Try %s: run %d of pipeline %s is still in progress; re-attaching to it instead of starting "
-            "another (Opsera would not start one while it runs).",
-            ti.try_number,
-            latest,
-            self.pipeline_id,
-        )
-        return latest
+        try:
+            self._store.delete(self.note_key)
+        except Exception as error:  # a request note left behind is harmless: a retry reads it against the run count
+            self.log.warning("Could not delete %s from task_state_store: %s", self.note_key, error)
 
     # -- waiting --
 
-    def poll_until_complete(self, external_id: Any, context: Any) -> int:
-        run_count = self.run_count = int(external_id)
-        if not self.wait_for_completion:
-            self.log.info("Not waiting for run %d (wait_for_completion=False).", run_count)
-            return run_count
-        if self.deferrable:
-            # imported here: Airflow's trigger base is not needed to parse a DAG
-            from airflow_provider_opsera.triggers.pipeline import OpseraPipelineRunTrigger
+    def _defer(self, run_count: int) -> None:
+        # imported here: Airflow's trigger base is not needed to parse a DAG
+        from airflow_provider_opsera.triggers.pipeline import OpseraPipelineRunTrigger
 
-            self.defer(
-                trigger=OpseraPipelineRunTrigger(
-                    pipeline_id=self.pipeline_id,
-                    run_count=run_count,
-                    opsera_conn_id=self.opsera_conn_id,
-                    poll_interval=self.poll_interval,
-                    timeout=self.timeout,
-                ),
-                method_name="execute_complete",
-            )
-        return self._wait_in_worker(run_count)
+        self.defer(
+            trigger=OpseraPipelineRunTrigger(
+                pipeline_id=self.pipeline_id,
+                run_count=run_count,
+                opsera_conn_id=self.opsera_conn_id,
+                poll_interval=self.poll_interval,
+                timeout=self.timeout,
+            ),
+            method_name="execute_complete",
+        )
 
-    def _follower(self, pipeline_id: str, run_count: int) -> PipelineRunFollower:
-        return PipelineRunFollower(self.hook, pipeline_id, run_count, self.log, fetch_logs=self.fetch_logs)
+    def _follower(self, run_count: int) -> PipelineRunFollower:
+        return PipelineRunFollower(
+            self.hook, self.pipeline_id, run_count, self.log, fetch_logs=self.fetch_logs, clock=self._clock
+        )
 
     def _wait_in_worker(self, run_count: int) -> int:
         from airflow_provider_opsera.hooks.retry import calls_end_by
 
-        run = self._follower(self.pipeline_id, run_count)
+        run = self._follower(run_count)
         deadline = Deadline.after(self.timeout, self._clock)
         failed_polls = FailedPolls()
         limit = f", for at most {self.timeout:g} s" if self.timeout is not None else ""
@@ -446,23 +403,28 @@ class OpseraRunPipelineOperator(ResumableJobMixin, _PipelineOperator):
         if expiry_warning:
             self.log.warning(expiry_warning)
         while True:
+            self._reading_opsera = True  # on_kill may read the task's state now (see _task_state_now)
             try:
                 with calls_end_by(deadline.end_time, self._clock):  # a read's retries end with the wait
                     status, message = run.read_status()
+                outcome = run.watch.observe(status)
             except OpseraError as error:
+                self._reading_opsera = False
                 if not failed_polls.tolerate(error):
                     raise
                 self.log.warning("Reading the status of %s failed; polling on: %s", run.subject, error)
             else:
                 failed_polls.ok()
-                outcome = run.watch.observe(status)
                 run.pull_logs()
+                self._reading_opsera = False
                 if outcome.is_terminal:
                     self._run_ended = True
                     return run.conclude(EVENT_STATUS_OF[outcome], message)
             if deadline.passed():
-                self._fail_after_timeout(run, f"{run.subject} did not finish within {self.timeout:g} seconds.")
+                self._fail_after_timeout(f"{run.subject} did not finish within {self.timeout:g} seconds.")
+            self._reading_opsera = True
             self._sleep(deadline.next_sleep(self.poll_interval))
+            self._reading_opsera = False
 
     def execute_complete(self, context: Any, event: dict[str, Any] | None = None) -> int:
         """Resume after the deferred wait: copy the console output into the task log, then end like the run."""
@@ -474,35 +436,87 @@ class OpseraRunPipelineOperator(ResumableJobMixin, _PipelineOperator):
             fields={"pipeline_id": validation.object_id, "run_count": validation.positive_int},
         )
         self.pipeline_id = event["pipeline_id"]
-        run_count = self.run_count = event["run_count"]
-        self._state_store, self._ti = context.get("task_state_store"), context.get("ti")
-        run = self._follower(self.pipeline_id, run_count)
+        self.run_count = event["run_count"]
+        self._remember_try(context)
         status, message = event["status"], event["message"]
+        self._run_ended = status in EVENT_STATUS_OF.values()
         remember_run_url(self, self.hook.pipeline_url(self.pipeline_id))
-        if status != TIMEOUT:
-            self._run_ended = status in EVENT_STATUS_OF.values()
-        run.pull_logs()
-        if status == TIMEOUT:
-            self._fail_after_timeout(run, message)
-        return run.conclude(status, message)
+        try:
+            run = self._follower(self.run_count)
+            run.pull_logs()
+            if status == TIMEOUT:
+                self._fail_after_timeout(message)
+            return run.conclude(status, message)
+        except Exception:
+            self._settle(Ending.TRY_FAILED)
+            raise
 
-    def _fail_after_timeout(self, run: PipelineRunFollower, message: str) -> None:
-        store = self._state_store if self.stop_on_kill else None
-        if store is not None:
-            chain = getattr(self._ti, "max_tries", None)
-            store.set(self.timed_out_run_key, {"run_count": run.run_count, "max_tries": chain})
-        if not self.stop_on_kill:
-            note = "The run was left running (stop_on_kill=False)."
-        elif self._stop(run, "the wait timed out"):
-            note = "The run was asked to stop (Opsera lets the current step finish)."
-        else:
-            note = "Stopping the run failed (see the log): check it in Opsera."
-        raise outcome_error(TIMEOUT, f"{message} {note}")
+    # -- a try that ends before its run did (waiting/lifecycle.py decides) --
+
+    def _fail_after_timeout(self, message: str) -> None:
+        raise outcome_error(TIMEOUT, f"{message} {self._settle(Ending.TIMEOUT)}")
+
+    def _settle(self, ending: Ending, task_state: str = STATE_UNKNOWN, *, may_note: bool = True) -> str:
+        """Stop the try's run or leave it, once per try, as the lifecycle says; what was done, in a sentence."""
+        if self._settled or self.run_count is None or self._run_ended or not self.wait_for_completion:
+            return ""
+        self._settled = True
+        ti = self._ti
+        retries_left = (getattr(ti, "try_number", None) or 1) <= (getattr(ti, "max_tries", None) or 0)
+        settlement = how_to_settle(
+            ending,
+            stop_on_kill=self.stop_on_kill,
+            retries_left=retries_left,
+            task_state=task_state,
+            has_store=self._store is not None,
+        )
+        run = self._follower(self.run_count)
+        if not settlement.stop:
+            self.log.warning("%s goes on: %s.", run.subject, settlement.why)
+            return f"The run was left running ({settlement.why})."
+        stop = run.stop_if_still_ours(settlement.why)
+        if may_note and (stop.sent or ending is Ending.TIMEOUT):
+            reason = TIMED_OUT if ending is Ending.TIMEOUT else ending.name.lower()
+            try:  # a later try of the chain reads why this one stopped its run
+                self._write_note(RunNote(self._chain, run=self.run_count, stopped=reason))
+            except Exception as error:
+                self.log.warning("Could not note in task_state_store that %s was stopped: %s", run.subject, error)
+        return stop.words
 
     def on_kill(self) -> None:
-        """The task was killed while waiting in the worker: stop the run (``stop_on_kill``)."""
-        if self.stop_on_kill and self.run_count and not self._run_ended and not self._stop_requested:
-            self._stop(self._follower(self.pipeline_id, self.run_count), "the task was killed")
+        """Airflow ended the try while it waited in the worker: stop its run, or leave it, as the lifecycle says."""
+        if self.run_count is None or self._settled or self._run_ended:
+            return
+        calls_airflow = self._reading_opsera
+        self._settle(Ending.KILLED, self._task_state_now(), may_note=calls_airflow)
+
+    def _task_state_now(self) -> str:
+        """The task instance's state in Airflow now (marked failed or success, cleared, or retried elsewhere).
+
+        Read over the Task SDK from the SIGTERM handler, only while the try is in its wait loop: the
+        supervisor's channel takes one request at a time, and a kill that interrupts one would wait on it
+        for ever.
+        """
+        ti = self._ti
+        read = getattr(ti, "get_task_states", None)
+        if not self._reading_opsera or read is None:
+            return STATE_UNKNOWN
+        map_index = getattr(ti, "map_index", -1)
+        try:
+            answer = read(
+                dag_id=ti.dag_id,
+                task_ids=[ti.task_id],
+                run_ids=[ti.run_id],
+                map_index=-1 if map_index is None else map_index,
+            )
+        except Exception as error:
+            self.log.warning("Could not read the task instance's state: %s", error)
+            return STATE_UNKNOWN
+        return state_in_answer(answer, ti)
+
+
+def _start_timeout(value: Any) -> float:
+    return validation.timeout(value, "start_timeout", allow_none=False)  # type: ignore[return-value]
 
 
 class _PipelineCommandOperator(_PipelineOperator):

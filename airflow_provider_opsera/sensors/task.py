@@ -95,7 +95,7 @@ class OpseraTaskSensor(BaseSensorOperator):
 
     def poke(self, context: Any) -> bool:
         if self._watch is None:
-            self._watch = StatusWatch(self.subject, self.log)
+            self._watch = StatusWatch(self.subject, self.log, tenant=self.hook.settings.status_map)
         try:
             status = self.hook.get_task_status(self.opsera_task_id)
         except OpseraError as error:

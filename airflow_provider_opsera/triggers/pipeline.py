@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from airflow_provider_opsera.client.status import OpseraRunStatus
+from airflow_provider_opsera.exceptions import OpseraSummaryShapeError
 from airflow_provider_opsera.triggers.polling import OpseraPollingTrigger
+from airflow_provider_opsera.waiting.lifecycle import may_stop
 
 
 class OpseraPipelineRunTrigger(OpseraPollingTrigger):
@@ -49,7 +52,19 @@ class OpseraPipelineRunTrigger(OpseraPollingTrigger):
 
         return run_status(await hook.get_pipeline_run_status(self.pipeline_id, self.run_count), self.subject())
 
-    async def stop_remote(self, hook: Any) -> None:
+    async def stop_remote(self, hook: Any, reason: str) -> None:
+        """Stop the run, only while it is the pipeline's latest and in progress (see ``lifecycle.may_stop``)."""
+        from airflow_provider_opsera.hooks.responses import latest_run_count
+
+        try:
+            latest: int | None = latest_run_count(await hook.get_pipeline(self.pipeline_id), self.pipeline_id)
+        except OpseraSummaryShapeError:
+            latest = None
+        status, _ = await self.read_status(hook)
+        check = may_stop(self.run_count, latest, OpseraRunStatus.outcome(status, (await hook.settings()).status_map))
+        if not check.stop:
+            self.log.info("Not stopping %s (%s): %s.", self.subject(), reason, check.why)
+            return
         answer = await hook.stop_pipeline(self.pipeline_id)
         message = answer.get("message") if isinstance(answer, dict) else answer
-        self.log.info("Asked Opsera to stop %s: %s", self.subject(), message)
+        self.log.info("Asked Opsera to stop %s (%s; %s): %s", self.subject(), reason, check.why, message)

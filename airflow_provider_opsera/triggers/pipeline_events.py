@@ -11,14 +11,13 @@ older Airflow 3 it lives in memory only.
 from __future__ import annotations
 
 import asyncio
-import reprlib
 from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
 from airflow.triggers.base import TriggerEvent
 
 from airflow_provider_opsera.client import validation
-from airflow_provider_opsera.client.status import RunOutcome
+from airflow_provider_opsera.client.status import OpseraRunStatus, RunOutcome
 from airflow_provider_opsera.exceptions import OpseraError
 from airflow_provider_opsera.triggers.polling import _WAITS_ON_LOOP, OpseraPollingTrigger, _release_session_if_last
 from airflow_provider_opsera.waiting.events import event_message
@@ -38,8 +37,12 @@ try:
 except ImportError:  # Airflow 2.11 has no event-driven scheduling; the module still imports there
     from airflow.triggers.base import BaseTrigger as BaseEventTrigger  # type: ignore[assignment]
 
+#: the status of an event for a run that has ended (a later run has begun) while its own status says otherwise
+ENDED_UNKNOWN = "unknown"
+#: the outcomes a watcher may be told to report
+ALL_OUTCOMES = (SUCCESS, FAILED, STOPPED, ENDED_UNKNOWN)
 #: the outcomes a watcher reports unless told otherwise: every run that ends
-ALL_OUTCOMES = (SUCCESS, FAILED, STOPPED)
+REPORTED_BY_DEFAULT = ALL_OUTCOMES
 
 #: after a refusal (401, 403, 404...) or an answer this provider cannot read, polls are this many times further apart
 REFUSED_SLOWDOWN = 10
@@ -60,29 +63,6 @@ def run_outcomes(outcomes: Iterable[str] | str | None) -> list[str] | None:
     if not chosen:
         raise ValueError(f"outcomes must name at least one of {', '.join(ALL_OUTCOMES)}, or be None for all")
     return sorted(chosen)
-
-
-class UnreadableSummary(Exception):
-    """A pipeline summary without the run count this watcher follows (Opsera's answer differs from its contract)."""
-
-
-def latest_run_count(summary: Any, pipeline_id: str) -> int:
-    """``workflow.run_count`` of a pipeline summary: the number of its latest run (0: never run)."""
-    workflow = summary.get("workflow") if isinstance(summary, dict) else None
-    if not isinstance(workflow, dict) or "run_count" not in workflow:
-        raise UnreadableSummary(f"The summary of pipeline {pipeline_id} has no workflow.run_count")
-    value = workflow["run_count"]
-    if value is None:
-        return 0
-    if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
-        value = int(value)
-    if isinstance(value, float) and value.is_integer():  # JSON written by another language: 7.0 is run 7
-        value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise UnreadableSummary(
-            f"The summary of pipeline {pipeline_id} has workflow.run_count {reprlib.repr(value)}, not a run number"
-        )
-    return value
 
 
 class RunCursor:
@@ -250,7 +230,7 @@ class OpseraPipelineRunEventTrigger(OpseraPollingTrigger, BaseEventTrigger):
         """Log a failed poll; answer the refusal now in force (polls slow down), or None (they go on as usual)."""
         subject = self.subject()
         reason = event_message(  # bounded and without a known secret, as an event's message would be
-            str(error) if isinstance(error, (OpseraError, UnreadableSummary)) else f"{type(error).__name__}: {error}"
+            str(error) if isinstance(error, OpseraError) else f"{type(error).__name__}: {error}"
         )
         if isinstance(error, OpseraError) and is_transient(error):
             if failed_polls.tolerate(error):
@@ -274,6 +254,8 @@ class OpseraPipelineRunEventTrigger(OpseraPollingTrigger, BaseEventTrigger):
 
     async def poll(self) -> list[TriggerEvent]:
         """One poll: the pipeline's latest run count, then the status of each run not yet dealt with."""
+        from airflow_provider_opsera.hooks.responses import latest_run_count
+
         hook = self.hook
         cursor = self.cursor
         latest = latest_run_count(await hook.get_pipeline(self.pipeline_id), self.pipeline_id)
@@ -290,15 +272,35 @@ class OpseraPipelineRunEventTrigger(OpseraPollingTrigger, BaseEventTrigger):
             await cursor.move_to(latest)
             return []
         events = []
+        answers: dict[int, tuple[str, str]] = {}
+        tenant = (await hook.settings()).status_map
         for run_count in range(cursor.position + 1, latest + 1):
-            status, message = await self.read_run(hook, run_count)
-            outcome = self._watch(run_count).observe(status)
+            status, message = answers.get(run_count) or await self.read_run(hook, run_count)
+            outcome: RunOutcome | None = self._watch(run_count, tenant).observe(status)
             if not outcome.is_terminal:
-                break  # runs are reported in run order: the next ones wait for this one
+                later = await self._a_later_run_that_began(hook, run_count, latest, answers, tenant)
+                if later is None:
+                    break  # runs are reported in run order: the next ones wait for this one
+                outcome = None  # it has ended: a pipeline runs one run at a time
+                message = (
+                    f"{self.subject()} run {run_count} reports {status!r}, but run {later} has begun since, so it has "
+                    "ended; Opsera does not say how."
+                )
             event = await self.report(run_count, outcome, status, message)
             if event is not None:
                 events.append(event)
         return events
+
+    async def _a_later_run_that_began(
+        self, hook: Any, run_count: int, latest: int, answers: dict[int, tuple[str, str]], tenant: Any
+    ) -> int | None:
+        """The first run after ``run_count`` that has begun (read once per poll), or None."""
+        for later in range(run_count + 1, latest + 1):
+            if later not in answers:
+                answers[later] = await self.read_run(hook, later)
+            if OpseraRunStatus.has_begun(answers[later][0], dict(tenant)):
+                return later
+        return None
 
     async def start_cursor(self, hook: Any, latest: int) -> None:
         """Where the watcher starts: the stored cursor, else the latest run that had ended when it started."""
@@ -317,7 +319,7 @@ class OpseraPipelineRunEventTrigger(OpseraPollingTrigger, BaseEventTrigger):
         start = latest
         if latest > 0:
             status, _ = await self.read_run(hook, latest)
-            if not self._watch(latest).observe(status).is_terminal:
+            if not self._watch(latest, (await hook.settings()).status_map).observe(status).is_terminal:
                 start = latest - 1  # still going when the watcher started: reported when it ends
         where = "the asset state store" if cursor.persistent else "memory (no asset state store here)"
         self.log.info(
@@ -329,12 +331,15 @@ class OpseraPipelineRunEventTrigger(OpseraPollingTrigger, BaseEventTrigger):
         )
         await cursor.move_to(start)
 
-    async def report(self, run_count: int, outcome: RunOutcome, status: str, message: str) -> TriggerEvent | None:
-        """The event of a run that ended, or None when ``outcomes`` passes it over or another copy reported it."""
+    async def report(
+        self, run_count: int, outcome: RunOutcome | None, status: str, message: str
+    ) -> TriggerEvent | None:
+        """The event of a run that ended (``outcome`` None: how is not known), or None when ``outcomes`` passes it
+        over or another copy reported it."""
         cursor = self.cursor
         self._watches.pop(run_count, None)
-        event_status = EVENT_STATUS_OF[outcome]
-        if self.outcomes is not None and event_status not in self.outcomes:
+        event_status = ENDED_UNKNOWN if outcome is None else EVENT_STATUS_OF[outcome]
+        if event_status not in (self.outcomes or REPORTED_BY_DEFAULT):
             await cursor.move_to(run_count)
             return None
         # Another triggerer may run a copy of this watcher for a while (it took the trigger over while
@@ -367,9 +372,12 @@ class OpseraPipelineRunEventTrigger(OpseraPollingTrigger, BaseEventTrigger):
             self._run_url = (await self.hook.settings()).pipeline_url(self.pipeline_id)
         return self._run_url
 
-    def _watch(self, run_count: int) -> StatusWatch:
+    def _watch(self, run_count: int, tenant: Any = ()) -> StatusWatch:
         if run_count not in self._watches:
-            self._watches[run_count] = StatusWatch(f"{self.subject()} run {run_count}", self.log)
+            # a watcher never ends: a status nobody knows is logged, not a reason to stop watching
+            self._watches[run_count] = StatusWatch(
+                f"{self.subject()} run {run_count}", self.log, tenant=tenant, unknown_grace=None
+            )
         return self._watches[run_count]
 
     async def on_kill(self) -> None:

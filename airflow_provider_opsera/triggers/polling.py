@@ -18,12 +18,12 @@ from typing import Any
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_opsera.client import validation
-from airflow_provider_opsera.client.status import OpseraRunStatus
-from airflow_provider_opsera.exceptions import OpseraError
+from airflow_provider_opsera.exceptions import OpseraError, OpseraUnknownStatusError
 from airflow_provider_opsera.triggers.background import start_in_background
 from airflow_provider_opsera.triggers.settle import runs_in_a_triggerer, seconds_before_first_event
-from airflow_provider_opsera.triggers.task_state import prepare_state_reads, reason_to_leave_running
+from airflow_provider_opsera.triggers.task_state import TaskStateUnknown, current_task_state, prepare_state_reads
 from airflow_provider_opsera.waiting.events import event_message
+from airflow_provider_opsera.waiting.lifecycle import STATE_UNKNOWN, Ending, how_to_settle
 from airflow_provider_opsera.waiting.wakeups import PollSchedule, sleep_on_grid
 from airflow_provider_opsera.waiting.watch import ERROR, EVENT_STATUS_OF, TIMEOUT, Deadline, FailedPolls, StatusWatch
 
@@ -91,8 +91,8 @@ class OpseraPollingTrigger(BaseTrigger):
         """One request: the status string and Opsera's message (may be empty)."""
         raise NotImplementedError
 
-    async def stop_remote(self, hook: Any) -> None:
-        """Stop the watched work, when Opsera offers a way; the default has none."""
+    async def stop_remote(self, hook: Any, reason: str) -> None:
+        """Stop the watched work, when Opsera offers a way and it is still the work this trigger watches."""
 
     # -- serialisation --
 
@@ -149,11 +149,12 @@ class OpseraPollingTrigger(BaseTrigger):
 
         hook = self.hook
         subject = self.subject()
-        watch = StatusWatch(subject, self.log)
+        settings = await self._settings_or_none()
+        watch = StatusWatch(subject, self.log, tenant=settings.status_map if settings else (), clock=self._clock)
         failed_polls = FailedPolls(self.tolerated_failed_polls)
         deadline = Deadline(self.end_time, self._clock)
         schedule = PollSchedule(self.poll_interval, self._clock)
-        await self._warn_if_the_token_expires_first(deadline)
+        self._warn_if_the_token_expires_first(settings, deadline)
         # The task deferred right after starting the work: nothing to read yet. How soon the
         # event may fire after deferring is for run() to say (Airflow 3's race: triggers/settle.py).
         await self._sleep(deadline.next_sleep(schedule.sleep_before_next()))
@@ -161,9 +162,11 @@ class OpseraPollingTrigger(BaseTrigger):
             try:
                 with calls_end_by(deadline.end_time, self._clock):  # a read's retries end with the wait
                     status, message = await self.read_status(hook)
+                outcome = watch.observe(status)
             except OpseraError as error:
                 if not failed_polls.tolerate(error):
-                    return self.event(ERROR, f"Could not read the status of {subject}: {error}")
+                    unknown = isinstance(error, OpseraUnknownStatusError)
+                    return self.event(ERROR, str(error) if unknown else f"Could not read the status of {subject}: {error}")
                 self.log.warning(
                     "Reading the status of %s failed (%d in a row, %d tolerated); polling on: %s",
                     subject,
@@ -175,21 +178,22 @@ class OpseraPollingTrigger(BaseTrigger):
                 return self.event(ERROR, f"Waiting on {subject} failed: {type(error).__name__}: {error}")
             else:
                 failed_polls.ok()
-                outcome = watch.observe(status)
                 if outcome.is_terminal:
                     return self.event(EVENT_STATUS_OF[outcome], message or f"{subject} ended: {status}")
             if deadline.passed():
                 return self.event(TIMEOUT, f"{subject} did not finish within {self.timeout_text()}.")
             await self._sleep(deadline.next_sleep(schedule.sleep_before_next()))
 
-    async def _warn_if_the_token_expires_first(self, deadline: Deadline) -> None:
+    async def _settings_or_none(self) -> Any:
+        try:
+            return await self.hook.settings()
+        except Exception:  # a connection that cannot be read is for the first poll to report
+            return None
+
+    def _warn_if_the_token_expires_first(self, settings: Any, deadline: Deadline) -> None:
         from airflow_provider_opsera.client.token import expires_before_wait_ends
 
-        try:
-            settings = await self.hook.settings()
-        except Exception:  # a connection that cannot be read is for the first poll to report
-            return
-        warning = expires_before_wait_ends(settings.token_expires, deadline.remaining())
+        warning = expires_before_wait_ends(settings.token_expires, deadline.remaining()) if settings else None
         if warning:
             self.log.warning(warning)
 
@@ -197,13 +201,14 @@ class OpseraPollingTrigger(BaseTrigger):
         return f"{self.timeout:g} seconds" if self.timeout is not None else "its deadline"
 
     async def on_kill(self) -> None:
-        """Airflow 3.3+: a person ended the deferred task (marked it failed or success, cleared it): stop the work.
+        """Airflow 3.3+: a person ended the deferred task (marked it failed or success, cleared it), or a stale copy.
 
         Airflow also calls this on a stale copy of a trigger another triggerer took over
-        (apache/airflow#73454), so the work is stopped only when the task instance's own
-        state says it no longer waits (see :mod:`~airflow_provider_opsera.triggers.task_state`),
-        and not when the work has ended already. When in doubt it is left running. Not
-        called on a triggerer restart, a trigger timeout or a normal end. Raises nothing but its own cancel.
+        (apache/airflow#73454), so what becomes of the work follows the task instance's own
+        state, as :func:`~airflow_provider_opsera.waiting.lifecycle.how_to_settle` says (when in
+        doubt it is left running), and a stop is sent only for work that is still this
+        trigger's. Not called on a triggerer restart, a trigger timeout or a normal end.
+        Raises nothing but its own cancel.
         """
         if not self._can_stop():
             return
@@ -218,17 +223,21 @@ class OpseraPollingTrigger(BaseTrigger):
             raise
 
     async def _stop_after_kill(self) -> None:
-        reason = await reason_to_leave_running(self.task_instance)
-        if reason:
-            self.log.info("Not stopping %s: %s.", self.subject(), reason)
+        try:
+            state = await current_task_state(self.task_instance)
+        except TaskStateUnknown as error:
+            self.log.info("The state of the task waiting on %s could not be read: %s.", self.subject(), error)
+            state = STATE_UNKNOWN
+        settlement = how_to_settle(
+            Ending.KILLED, stop_on_kill=True, retries_left=False, task_state=state, in_triggerer=True
+        )
+        if not settlement.stop:
+            self.log.info("Not stopping %s: %s.", self.subject(), settlement.why)
             return
         loop = asyncio.get_running_loop()
         _WAITS_ON_LOOP[loop] = _WAITS_ON_LOOP.get(loop, 0) + 1
         try:
-            if await self._work_has_ended():
-                self.log.info("Not stopping %s: it has ended already.", self.subject())
-                return
-            await self.stop_remote(self.hook)
+            await self.stop_remote(self.hook, settlement.why)
         except Exception as error:
             self.log.warning("Could not stop %s after the task was ended: %s", self.subject(), error)
         finally:
@@ -237,12 +246,3 @@ class OpseraPollingTrigger(BaseTrigger):
     def _can_stop(self) -> bool:
         """Whether Opsera offers a stop for what this trigger watches (the subclass says how)."""
         return type(self).stop_remote is not OpseraPollingTrigger.stop_remote
-
-    async def _work_has_ended(self) -> bool:
-        """Whether the watched work reports a final status (an unreadable status counts as not ended)."""
-        try:
-            status, _ = await self.read_status(self.hook)
-        except Exception as error:
-            self.log.warning("Could not read the status of %s before stopping it: %s", self.subject(), error)
-            return False
-        return OpseraRunStatus.outcome(status).is_terminal

@@ -1,11 +1,12 @@
-"""Whether a person ended the task a trigger waits for, read when Airflow calls the trigger's ``on_kill``.
+"""The state of the task a trigger waits for, read when Airflow calls the trigger's ``on_kill``.
 
 Airflow 3.3 calls ``on_kill`` when a person marks a deferred task failed or success or
 clears it, and also on the stale copy of a trigger that another triggerer has taken over
 (a triggerer that froze and woke up: apache/airflow#73454). Only the task instance's own
-state tells the two apart: after a person's action it is no longer ``deferred``; after a
-reassignment it still is, since the trigger goes on waiting elsewhere. The triggerer's
-supervisor answers Task SDK reads (``GetTaskStates``) over the trigger runner's comms.
+state tells them apart (what each means is :func:`~airflow_provider_opsera.waiting.lifecycle.how_to_settle`'s
+to say): after a person's action it is no longer ``deferred``; after a reassignment it still
+is, since the trigger goes on waiting elsewhere. The triggerer's supervisor answers Task SDK
+reads (``GetTaskStates``) over the trigger runner's comms.
 """
 
 from __future__ import annotations
@@ -16,8 +17,7 @@ import weakref
 from typing import Any
 
 from airflow_provider_opsera.triggers.background import start_in_background
-
-DEFERRED = "deferred"
+from airflow_provider_opsera.waiting.lifecycle import STATE_UNKNOWN, state_in_answer
 
 #: the share of Airflow's bound on ``on_kill`` (``[triggerer] on_kill_timeout``) the state read may take; the
 #: rest is for stopping the work. The supervisor answers its first Task SDK read only once it has built its
@@ -36,8 +36,8 @@ class TaskStateUnknown(Exception):
     """The task instance's current state could not be read; the message says why."""
 
 
-async def current_task_state(ti: Any) -> str | None:
-    """The state of the task instance ``ti`` now, as the metadata database holds it (None: cleared)."""
+async def current_task_state(ti: Any) -> str:
+    """The state of the task instance ``ti`` now, as the metadata database holds it (``cleared``: none)."""
     if ti is None:
         raise TaskStateUnknown("the trigger was given no task instance")
     try:
@@ -58,13 +58,10 @@ async def current_task_state(ti: Any) -> str | None:
         raise TaskStateUnknown(f"the supervisor did not answer within {timeout:g} s") from None
     except Exception as error:
         raise TaskStateUnknown(f"{type(error).__name__}: {error}") from None
-    # Keyed by run id, then by task id (``<task_id>_<map_index>`` for a mapped task instance).
-    states = (getattr(answer, "task_states", None) or {}).get(ti.run_id) or {}
-    key = ti.task_id if map_index < 0 else f"{ti.task_id}_{map_index}"
-    if key not in states:
-        raise TaskStateUnknown(f"the supervisor's answer has no task instance {key} in run {ti.run_id}")
-    state = states[key]
-    return None if state is None else str(getattr(state, "value", state))
+    state = state_in_answer(getattr(answer, "task_states", None), ti)
+    if state == STATE_UNKNOWN:
+        raise TaskStateUnknown(f"the supervisor's answer has no task instance {ti.task_id} in run {ti.run_id}")
+    return state
 
 
 # Event loops whose supervisor was asked for a state read already.
@@ -88,17 +85,3 @@ def prepare_state_reads(ti: Any) -> None:
 async def _read_ignoring_failure(ti: Any) -> None:
     with contextlib.suppress(TaskStateUnknown):  # on_kill reads again, and says why when it cannot
         await current_task_state(ti)
-
-
-async def reason_to_leave_running(ti: Any) -> str | None:
-    """Why ``on_kill`` must not stop the remote work, or None when a person ended the task."""
-    try:
-        state = await current_task_state(ti)
-    except TaskStateUnknown as error:
-        return f"the task instance's state could not be read ({error}), so it may still be waiting elsewhere"
-    if state == DEFERRED:
-        return (
-            "the task instance is still deferred: this copy of the trigger was handed to another triggerer, "
-            "which goes on waiting"
-        )
-    return None

@@ -9,7 +9,7 @@ result or its exception.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from airflow_provider_opsera._compat import AirflowException, AirflowFailException
@@ -19,7 +19,9 @@ from airflow_provider_opsera.exceptions import (
     OpseraError,
     OpseraRateLimitError,
     OpseraServerError,
+    OpseraSummaryShapeError,
     OpseraTransportError,
+    OpseraUnknownStatusError,
 )
 
 # Event statuses a trigger sends back to the task (the operator's and sensors' resume methods read them).
@@ -34,18 +36,42 @@ EVENT_STATUS_OF = {RunOutcome.SUCCEEDED: SUCCESS, RunOutcome.FAILED: FAILED, Run
 #: consecutive failed polls (each already retried by the hook) a wait rides out before giving up
 TOLERATED_FAILED_POLLS = 5
 
+#: seconds a wait rides out a status this provider does not know before it fails naming it: long enough for a
+#: passing state of a tenant's own to go by, short enough that a status Opsera adds never makes a wait endless
+UNKNOWN_STATUS_GRACE = 600.0
+
 
 class StatusWatch:
-    """Turns each status Opsera reports into a :class:`RunOutcome`, logging what a person should know once."""
+    """Turns each status Opsera reports into a :class:`RunOutcome`, logging what a person should know once.
 
-    def __init__(self, subject: str, log: Any) -> None:
+    ``tenant`` maps the tenant's own statuses (the connection's ``status_map`` extra). A status
+    neither knows counts as still in progress for ``unknown_grace`` seconds on ``clock``; after
+    that, :meth:`observe` raises :class:`OpseraUnknownStatusError` naming it and how to map it
+    (``unknown_grace=None``: never, for a watcher that never ends).
+    """
+
+    def __init__(
+        self,
+        subject: str,
+        log: Any,
+        *,
+        tenant: Iterable[tuple[str, RunOutcome]] = (),
+        unknown_grace: float | None = UNKNOWN_STATUS_GRACE,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.subject = subject
         self.log = log
+        self.tenant = dict(tenant)
+        self.unknown_grace = unknown_grace
+        self._clock = clock
         self._paused = False
         self._unknown: set[str] = set()
+        self._unknown_since: float | None = None
 
     def observe(self, status: object) -> RunOutcome:
-        outcome = OpseraRunStatus.outcome(status)
+        outcome = OpseraRunStatus.outcome(status, self.tenant)
+        if outcome is not RunOutcome.UNKNOWN:
+            self._unknown_since = None
         if outcome is RunOutcome.PAUSED:
             if not self._paused:  # once per pause, not once per poll
                 self.log.info("%s is paused: it waits for an approval in Opsera. Still waiting for it.", self.subject)
@@ -55,19 +81,38 @@ class StatusWatch:
             self.log.info("%s is running again.", self.subject)
         self._paused = False
         if outcome is RunOutcome.UNKNOWN:
-            value = OpseraRunStatus.normalise(status)
-            if value not in self._unknown:
-                self._unknown.add(value)
-                self.log.warning(
-                    "%s reports status %r, which this provider does not know: treating it as still in progress.",
-                    self.subject,
-                    value,
-                )
+            self._ride_out_unknown(OpseraRunStatus.normalise(status))
         return outcome
+
+    def _ride_out_unknown(self, value: str) -> None:
+        now = self._clock()
+        if self._unknown_since is None:
+            self._unknown_since = now
+        how_to_map = (
+            f"If it is a status of your tenant, say what it means in the connection's 'status_map' extra, e.g. "
+            f'{{"{value}": "running"}} (or success, failed, stopped, paused).'
+        )
+        if value not in self._unknown:
+            self._unknown.add(value)
+            limit = f" for up to {self.unknown_grace:g} s" if self.unknown_grace is not None else ""
+            self.log.warning(
+                "%s reports status %r, which this provider does not know: treating it as still in progress%s. %s",
+                self.subject,
+                value,
+                limit,
+                how_to_map,
+            )
+        if self.unknown_grace is not None and now - self._unknown_since >= self.unknown_grace:
+            raise OpseraUnknownStatusError(
+                f"{self.subject} has reported status {value!r}, which this provider does not know, for "
+                f"{now - self._unknown_since:.0f} s: failing rather than waiting without end. {how_to_map}"
+            )
 
 
 def is_transient(error: BaseException) -> bool:
-    """Whether a failed status read is worth reading again later (an outage, not a refusal)."""
+    """Whether a failed read is worth making again later (an outage, not a refusal or an answer of another shape)."""
+    if isinstance(error, OpseraSummaryShapeError):
+        return False
     return isinstance(error, (OpseraServerError, OpseraRateLimitError, OpseraTransportError, OpseraBadResponseError))
 
 

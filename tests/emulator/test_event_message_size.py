@@ -76,12 +76,13 @@ def test_an_asset_watcher_s_event_carries_a_cut_message(connect):
 
 
 def test_an_asset_watcher_logs_a_huge_unreadable_run_count_cut(caplog, capsys):
-    from airflow_provider_opsera.triggers.pipeline_events import UnreadableSummary, latest_run_count
+    from airflow_provider_opsera.exceptions import OpseraSummaryShapeError
+    from airflow_provider_opsera.hooks.responses import latest_run_count
     from airflow_provider_opsera.waiting.watch import FailedPolls
     from tests.unit.pipeline_fakes import TaskLog
 
     log = TaskLog(caplog, capsys)
-    with pytest.raises(UnreadableSummary) as caught:
+    with pytest.raises(OpseraSummaryShapeError) as caught:
         latest_run_count({"workflow": {"run_count": HUGE}}, PIPELINE_ID)
     trigger = OpseraPipelineRunEventTrigger(pipeline_id=PIPELINE_ID, poll_interval=1)
     trigger.note_failed_poll(caught.value, FailedPolls(), None)

@@ -110,10 +110,20 @@ def test_timeout_stops_the_run(opsera_conn):
     assert OpseraHook().get_pipeline_run_status(LONG_SOAK, 1)["status"] == "stopped"
 
 
+class KilledInTheWait(BaseException):
+    """The try's process ends after on_kill (Airflow's SIGTERM, then SIGKILL)."""
+
+
 def test_killing_the_task_stops_the_run(opsera_conn):
-    op = operator(EmulatedTime(opsera_conn), LONG_SOAK, wait_for_completion=False)
-    op.execute(make_context())
-    op.on_kill()
+    op = operator(EmulatedTime(opsera_conn), LONG_SOAK)
+
+    def kill(sleeps: int) -> None:
+        op.on_kill()
+        raise KilledInTheWait
+
+    op._sleep = EmulatedTime(opsera_conn, kill).sleep
+    with pytest.raises(KilledInTheWait):
+        op.execute(make_context())
     opsera_conn.advance(600)
     assert OpseraHook().get_pipeline_run_status(LONG_SOAK, 1)["status"] == "stopped"
 

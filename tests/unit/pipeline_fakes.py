@@ -22,15 +22,33 @@ TASK_LOGS = f"{BASE_URL}/api/v1/task/logs"
 
 
 class FakeTI:
-    def __init__(self, try_number: int = 1, max_tries: int = 0) -> None:
+    """A task instance as the Task SDK hands it to a task; ``state``, when given, is what Airflow's
+    ``get_task_states`` answers for it now (an exception: the read fails)."""
+
+    def __init__(self, try_number: int = 1, max_tries: int = 0, *, state: Any = "no read") -> None:
         self.try_number = try_number
         self.max_tries = max_tries  # Airflow sets it from retries, and anew when a person clears the task
-        self.task_id = "run_pipeline"
+        self.dag_id, self.run_id, self.task_id, self.map_index = "deploy", "manual__1", "run_pipeline", -1
         self.stats_tags: dict[str, str] = {}
         self.xcoms: dict[str, Any] = {}
+        self.state_reads = 0
+        if state != "no read":
+            self.state = state
 
     def xcom_push(self, key: str, value: Any, **_: Any) -> None:
         self.xcoms[key] = value
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "get_task_states" and "state" in self.__dict__:
+            return self._get_task_states
+        raise AttributeError(name)
+
+    def _get_task_states(self, dag_id: str, task_ids: list, run_ids: list, map_index: int) -> dict:
+        self.state_reads += 1
+        if isinstance(self.state, BaseException):
+            raise self.state
+        assert (dag_id, task_ids, run_ids, map_index) == (self.dag_id, [self.task_id], [self.run_id], -1)
+        return {self.run_id: {self.task_id: self.state}}
 
 
 class FakeStateStore:
@@ -66,8 +84,28 @@ class StoreThatFailsOn(FakeStateStore):
         super().set(key, value, **kwargs)
 
 
-def make_context(ti: FakeTI | None = None, store: FakeStateStore | None = None) -> dict[str, Any]:
-    return {"ti": ti or FakeTI(), "task_state_store": store if store is not None else FakeStateStore()}
+def store_failing_on_the_run_note(error: BaseException) -> FakeStateStore:
+    """A store that takes the note of a run request, then fails (or the try dies) on the note of the run."""
+    store = FakeStateStore()
+    original = store.set
+
+    def set_(key: str, value: Any, **kwargs: Any) -> None:
+        if "run" in value:
+            raise error
+        original(key, value, **kwargs)
+
+    store.set = set_  # type: ignore[method-assign]
+    return store
+
+
+def make_context(ti: FakeTI | None = None, store: FakeStateStore | None = None, clear_number: int = 0) -> dict[str, Any]:
+    from types import SimpleNamespace
+
+    return {
+        "ti": ti or FakeTI(),
+        "task_state_store": store if store is not None else FakeStateStore(),
+        "dag_run": SimpleNamespace(clear_number=clear_number),  # Airflow counts it up on every Clear
+    }
 
 
 class FakeClock:
@@ -114,13 +152,24 @@ def summary(run_count: int) -> dict[str, Any]:
 
 
 class FakeAsyncHook:
-    """What a trigger calls, answering from a script: a value, or an exception to raise."""
+    """What a trigger calls, answering status reads from a script: a value, or an exception to raise.
 
-    def __init__(self, *answers: Any, stop_error: Exception | None = None) -> None:
+    ``latest`` is the pipeline's latest run count its summary gives (3, the run the tests follow)."""
+
+    def __init__(self, *answers: Any, stop_error: Exception | None = None, latest: int = 3) -> None:
         self.answers = list(answers)
         self.calls = 0
         self.stops = 0
         self.stop_error = stop_error
+        self.latest = latest
+
+    async def settings(self) -> Any:
+        from types import SimpleNamespace
+
+        return SimpleNamespace(status_map=(), token_expires=None, pipeline_url=lambda pipeline_id: "")
+
+    async def get_pipeline(self, pipeline_id: str) -> dict[str, Any]:
+        return {"_id": pipeline_id, "workflow": {"run_count": self.latest}}
 
     def _next(self) -> Any:
         self.calls += 1

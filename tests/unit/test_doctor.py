@@ -132,7 +132,19 @@ def test_a_renamed_field_differs_and_names_the_likely_new_name(opsera, capsys):
     code, out = doctor(capsys)
     assert code == 1
     assert "workflow.run_count is missing (there is workflow.runCount: renamed?)" in out
+    assert "Latest run: 3, found in the activity records" in out
+    assert verdict(out, "run status answer").startswith("confirmed (run 3:")
+
+
+def test_without_a_run_number_anywhere_the_status_strings_are_not_called_confirmed(opsera, capsys):
+    renamed = pipeline()
+    renamed["workflow"]["runCount"] = renamed["workflow"].pop("run_count")
+    opsera.post(SUMMARY, json=renamed)
+    opsera.post(LOGS, json=[])
+    opsera.get(TASK_LIST, status_code=404, json={"message": "not found"})
+    code, out = doctor(capsys)
     assert verdict(out, "run status answer").startswith("could not check")
+    assert verdict(out, "status strings").startswith("could not check")
 
 
 def test_an_unknown_status_differs(opsera, capsys):

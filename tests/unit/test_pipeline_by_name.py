@@ -89,7 +89,7 @@ def test_run_by_name_resolves_logs_and_pushes_the_id_and_keeps_the_link(opsera, 
     assert opsera.request_history[0].url == LIST
     assert [r.json() for r in opsera.request_history if r.url == RUN] == [{"pipelineId": PIPELINE_ID}]
     assert f"'deploy-web-portal' is {PIPELINE_ID}" in task_log.text()
-    assert op.external_id_key == f"opsera_run_count:{PIPELINE_ID}"
+    assert store.values[f"opsera_run:{PIPELINE_ID}"]["run"] == 3  # the note names the id, not the name
 
 
 def test_a_given_id_is_not_looked_up_and_not_pushed(opsera):

@@ -10,7 +10,6 @@ from airflow_provider_opsera.exceptions import OpseraAmbiguousRequestError
 from airflow_provider_opsera.links import PIPELINE_RUN_URL_KEY
 from airflow_provider_opsera.operators import OpseraRunPipelineOperator
 from airflow_provider_opsera.triggers import OpseraPipelineRunTrigger
-from airflow_provider_opsera.waiting.resumable import HAS_TASK_STATE_STORE
 from tests.unit.conftest import BASE_URL, PIPELINE_ID
 from tests.unit.pipeline_fakes import (
     LOGS,
@@ -19,7 +18,6 @@ from tests.unit.pipeline_fakes import (
     STOP,
     SUMMARY,
     FakeClock,
-    FakeStateStore,
     FakeTI,
     TaskDeferred,
     console,
@@ -37,7 +35,7 @@ LINES = [console(1, "checkout", "Cloning"), console(2, "build", "Compiling..."),
 @pytest.fixture
 def opsera(set_conn, token, requests_mock):
     set_conn(host=BASE_URL, password=token, extra={"portal_url": "https://portal.opsera.test"})
-    requests_mock.post(SUMMARY, [summary(2)])
+    requests_mock.post(SUMMARY, [summary(2), summary(3)])  # before the run request, then after it
     requests_mock.post(RUN, [EXECUTED])
     requests_mock.post(STOP, [STOPPED_OK])
     requests_mock.post(LOGS, json=[])
@@ -164,11 +162,34 @@ def test_transient_status_errors_are_ridden_out(opsera, clock):
 
 
 def test_a_refused_run_fails_with_opseras_message(opsera, clock):
-    message = "Pipeline Blank Template is currently in a paused state. Will not start another job."
-    opsera.post(RUN, json={"status": "failed", "message": message})
-    with pytest.raises(AirflowException, match="currently in a paused state"):
+    opsera.post(SUMMARY, [summary(2)])
+    opsera.post(RUN, json={"status": "failed", "message": "Pipeline Blank Template has no steps."})
+    opsera.post(STATUS, [status("success")])  # run 2 has ended: nothing to wait out
+    with pytest.raises(AirflowException, match="did not start pipeline .*: Pipeline Blank Template has no steps.$"):
         make_operator(clock).execute(make_context())
-    assert calls(opsera, STATUS) == 0
+    assert calls(opsera, RUN) == 1 and clock.sleeps == []
+
+
+BUSY = {"json": {"status": "failed", "message": "Pipeline Blank Template is currently running (run 2)."}}
+
+
+def test_a_run_refused_while_another_is_in_progress_is_asked_again_until_opsera_accepts(opsera, clock, task_log):
+    opsera.post(SUMMARY, [summary(2), summary(2), summary(2), summary(3)])
+    opsera.post(RUN, [BUSY, BUSY, EXECUTED])
+    opsera.post(STATUS, [status("running"), status("running"), status("success")])
+    assert make_operator(clock, poll_interval=20).execute(make_context()) == 3
+    assert calls(opsera, RUN) == 3 and calls(opsera, STOP) == 0
+    assert clock.sleeps[:2] == [20, 20]
+    assert "while its run 2 is in_progress" in task_log.text()
+
+
+def test_a_run_refused_for_longer_than_start_timeout_fails_naming_the_run_in_the_way(opsera, clock):
+    opsera.post(SUMMARY, [summary(2)])
+    opsera.post(RUN, [BUSY])
+    opsera.post(STATUS, [status("paused")])
+    with pytest.raises(AirflowException, match=r"currently running \(run 2\)\. \(asked for 50 s: start_timeout\)"):
+        make_operator(clock, poll_interval=20, start_timeout=50).execute(make_context())
+    assert clock.sleeps == [20, 20, 10] and calls(opsera, STOP) == 0
 
 
 def test_not_waiting_returns_the_run_count_at_once(opsera, clock):
@@ -209,11 +230,33 @@ def test_a_failed_stop_never_masks_the_timeout(opsera, clock, task_log):
     assert "Could not stop" in task_log.text()
 
 
+def test_a_timeout_after_someone_else_started_the_next_run_stops_nothing(opsera, clock, task_log):
+    """Run 3 ended between two polls and a person started run 4: Opsera's stop would hit run 4."""
+    opsera.post(SUMMARY, [summary(2), summary(4)])
+    opsera.post(STATUS, [status("running")])
+    with pytest.raises(AirflowFailException, match="No stop was sent: run 4 is the pipeline's latest now, not run 3"):
+        make_operator(clock, timeout=30).execute(make_context())
+    assert calls(opsera, STOP) == 0
+
+
+class KilledInTheWait(BaseException):
+    """The try's process ends after on_kill (Airflow's SIGTERM, then SIGKILL)."""
+
+
+def kill_at_first_sleep(op, clock):
+    def sleep(seconds):
+        op.on_kill()
+        raise KilledInTheWait
+
+    op._sleep = sleep
+
+
 def test_on_kill_stops_the_run_being_waited_for(opsera, clock):
     opsera.post(STATUS, [status("running")])
-    op = make_operator(clock, wait_for_completion=False)
-    op.execute(make_context())
-    op.on_kill()
+    op = make_operator(clock)
+    kill_at_first_sleep(op, clock)
+    with pytest.raises(KilledInTheWait):
+        op.execute(make_context())
     assert calls(opsera, STOP) == 1
     assert opsera.request_history[-1].json() == {"pipelineId": PIPELINE_ID}
 
@@ -283,6 +326,8 @@ def test_resume_on_stopped_fails_without_retry(opsera, clock):
 
 
 def test_resume_on_timeout_stops_the_run_then_fails(opsera, clock):
+    opsera.post(SUMMARY, [summary(3)])
+    opsera.post(STATUS, [status("running")])
     with pytest.raises(AirflowFailException, match="did not finish.*asked to stop"):
         make_operator(clock, deferrable=True).execute_complete(
             make_context(), event("timeout", "Opsera pipeline run 3 did not finish within 600 seconds.")
@@ -291,11 +336,23 @@ def test_resume_on_timeout_stops_the_run_then_fails(opsera, clock):
 
 
 def test_resume_on_error_fails_and_leaves_the_run_for_a_retry(opsera, clock):
+    opsera.post(SUMMARY, [summary(3)])
     with pytest.raises(AirflowException, match="Could not read the status"):
         make_operator(clock, deferrable=True).execute_complete(
-            make_context(), event("error", "Could not read the status of run 3: 401")
+            make_context(FakeTI(try_number=1, max_tries=1)), event("error", "Could not read the status of run 3: 401")
         )
     assert calls(opsera, STOP) == 0
+
+
+def test_resume_on_error_on_the_last_try_stops_the_run(opsera, clock):
+    """No try follows the run after this one: it is stopped rather than left running unwatched."""
+    opsera.post(SUMMARY, [summary(3)])
+    opsera.post(STATUS, [status("running")])
+    with pytest.raises(AirflowException, match="Could not read the status"):
+        make_operator(clock, deferrable=True).execute_complete(
+            make_context(FakeTI(try_number=2, max_tries=1)), event("error", "Could not read the status of run 3: 401")
+        )
+    assert calls(opsera, STOP) == 1
 
 
 # -- exactly one run per task --
@@ -323,90 +380,3 @@ def test_a_lost_answer_and_an_unreadable_summary_fail_saying_both(opsera, clock)
     opsera.post(RUN, exc=requests.exceptions.ReadTimeout("read timed out"))
     with pytest.raises(AirflowException, match="may or may not.*reading the pipeline's summary.*failed too"):
         make_operator(clock).execute(make_context())
-
-
-needs_state_store = pytest.mark.skipif(not HAS_TASK_STATE_STORE, reason="task_state_store: Airflow 3.3+")
-before_state_store = pytest.mark.skipif(HAS_TASK_STATE_STORE, reason="Airflow before 3.3")
-
-
-@needs_state_store
-def test_the_run_count_is_kept_for_a_retry(opsera, clock):
-    opsera.post(STATUS, [status("success")])
-    store = FakeStateStore()
-    make_operator(clock).execute(make_context(store=store))
-    assert store.values == {f"opsera_run_count:{PIPELINE_ID}": 3}
-
-
-@needs_state_store
-def test_a_retry_reattaches_to_the_run_still_going(opsera, clock):
-    opsera.post(STATUS, [status("running"), status("running"), status("success")])
-    store = FakeStateStore(**{f"opsera_run_count:{PIPELINE_ID}": 3})
-    assert make_operator(clock).execute(make_context(FakeTI(try_number=2), store)) == 3
-    assert calls(opsera, RUN) == 0
-
-
-@needs_state_store
-def test_a_retry_after_the_run_succeeded_returns_at_once(opsera, clock):
-    opsera.post(STATUS, [status("success")])
-    store = FakeStateStore(**{f"opsera_run_count:{PIPELINE_ID}": 3})
-    assert make_operator(clock).execute(make_context(FakeTI(try_number=2), store)) == 3
-    assert calls(opsera, RUN) == 0 and calls(opsera, STATUS) == 1
-
-
-@needs_state_store
-def test_a_retry_after_the_run_failed_starts_a_new_run(opsera, clock):
-    opsera.post(STATUS, [status("failed"), status("success")])
-    opsera.post(RUN, json={"status": "executed", "runCount": 4})
-    store = FakeStateStore(**{f"opsera_run_count:{PIPELINE_ID}": 3})
-    assert make_operator(clock).execute(make_context(FakeTI(try_number=2), store)) == 4
-    assert store.values[f"opsera_run_count:{PIPELINE_ID}"] == 4
-
-
-@pytest.mark.parametrize(
-    "try_number, latest_status, expected",
-    [(1, "running", None), (2, "running", 3), (2, "paused", 3), (2, "failed", None), (3, "success", None)],
-)
-def test_without_a_state_store_a_retry_reattaches_to_a_run_in_progress(
-    opsera, clock, try_number, latest_status, expected
-):
-    """Airflow before 3.3: the pipeline's latest run, when it is still going, is the one to follow."""
-    opsera.post(SUMMARY, [summary(3)])
-    opsera.post(STATUS, [status(latest_status)])
-    op = make_operator(clock)
-    op.pipeline_id = PIPELINE_ID
-    assert op.find_job_to_resume(make_context(FakeTI(try_number=try_number))) == expected
-    assert calls(opsera, STATUS) == (0 if try_number == 1 else 1)
-
-
-@before_state_store
-def test_before_3_3_a_retry_follows_the_run_in_progress_instead_of_starting_one(opsera, clock):
-    opsera.post(SUMMARY, [summary(3)])
-    opsera.post(STATUS, [status("running"), status("running"), status("success")])
-    assert make_operator(clock).execute(make_context(FakeTI(try_number=2))) == 3
-    assert calls(opsera, RUN) == 0
-
-
-def test_the_pre_3_3_stand_in_follows_the_same_steps():
-    from airflow_provider_opsera.waiting.resumable import RetryAwareJobMixin
-
-    class Job(RetryAwareJobMixin):
-        def __init__(self, resume):
-            self.resume, self.steps = resume, []
-
-        def find_job_to_resume(self, context):
-            return self.resume
-
-        def submit_job(self, context):
-            self.steps.append("submit")
-            return 7
-
-        def poll_until_complete(self, external_id, context):
-            self.steps.append(f"poll {external_id}")
-            return external_id
-
-        def get_job_result(self, external_id, context):
-            return external_id
-
-    fresh, resumed = Job(None), Job(5)
-    assert (fresh.execute_resumable({}), fresh.steps) == (7, ["submit", "poll 7"])
-    assert (resumed.execute_resumable({}), resumed.steps) == (5, ["poll 5"])

@@ -12,10 +12,11 @@ from hypothesis import strategies as st
 
 from airflow_provider_opsera.client.api import ENDPOINTS
 from airflow_provider_opsera.client.status import OpseraRunStatus
-from airflow_provider_opsera.exceptions import OpseraBadResponseError, OpseraError
+from airflow_provider_opsera.exceptions import OpseraBadResponseError, OpseraError, OpseraSummaryShapeError
 from airflow_provider_opsera.hooks.responses import (
     MAX_MESSAGE_CHARS,
     error_for,
+    latest_run_count,
     opsera_message,
     page_records,
     parse_json,
@@ -25,7 +26,6 @@ from airflow_provider_opsera.hooks.responses import (
     task_status,
 )
 from airflow_provider_opsera.triggers import OpseraPipelineRunTrigger, OpseraTaskTrigger
-from airflow_provider_opsera.triggers.pipeline_events import UnreadableSummary, latest_run_count
 from tests.unit.conftest import PIPELINE_ID, TASK_ID
 from tests.unit.pipeline_fakes import FakeAsyncHook
 
@@ -173,12 +173,19 @@ def test_a_message_of_another_type_is_shown_as_json_and_a_long_one_is_cut():
     assert len(message) < MAX_MESSAGE_CHARS + 100 and message.endswith("more characters cut]")
 
 
-@pytest.mark.parametrize("run_count, expected", [(7, 7), (7.0, 7), ("7", 7), (None, 0)])
-def test_an_asset_watcher_reads_the_latest_run_count_as_opsera_may_write_it(run_count, expected):
+@pytest.mark.parametrize("run_count, expected", [(7, 7), (7.0, 7), ("7", 7), (None, 0), (0, 0)])
+def test_the_latest_run_count_is_read_as_opsera_may_write_it(run_count, expected):
+    """One reading for the operator, the asset watcher and the doctor alike."""
     assert latest_run_count({"workflow": {"run_count": run_count}}, PIPELINE_ID) == expected
 
 
-@pytest.mark.parametrize("run_count", [7.5, True, "²", float("inf"), -1, [7]])
-def test_an_asset_watcher_names_a_latest_run_count_that_is_no_run_number(run_count):
-    with pytest.raises(UnreadableSummary, match="not a run number"):
+@pytest.mark.parametrize("run_count", [7.5, True, "²", "7.0", float("inf"), -1, [7]])
+def test_a_latest_run_count_that_is_no_run_number_is_named_never_read_as_run_0(run_count):
+    with pytest.raises(OpseraSummaryShapeError, match="not a run number"):
         latest_run_count({"workflow": {"run_count": run_count}}, PIPELINE_ID)
+
+
+@pytest.mark.parametrize("summary", [{}, {"workflow": {}}, {"workflow": {"runCount": 7}}, [], "run 7"])
+def test_a_summary_without_its_latest_run_count_is_named(summary):
+    with pytest.raises(OpseraSummaryShapeError, match="has no workflow.run_count"):
+        latest_run_count(summary, PIPELINE_ID)

@@ -1,4 +1,5 @@
-"""A trigger's on_kill stops the run only when a person ended the task, never on a stale copy of the trigger."""
+"""A trigger's on_kill stops the run when a person ended the task (not when they marked it success), never on a stale
+copy of the trigger, and only while the run is still the pipeline's latest and in progress."""
 
 from __future__ import annotations
 
@@ -57,12 +58,38 @@ def make_trigger(hook: FakeAsyncHook, ti=None) -> OpseraPipelineRunTrigger:
     return trigger
 
 
-@pytest.mark.parametrize("state", ["failed", "success", None, "up_for_retry", "restarting", "scheduled"])
-def test_a_task_a_person_ended_stops_the_run(supervisor, state):
+@pytest.mark.parametrize("state", ["failed", None, "restarting", "upstream_failed"])
+def test_a_task_a_person_marked_failed_or_cleared_stops_its_run(supervisor, state):
     supervisor({"wait": state})
     hook = FakeAsyncHook(RUNNING)
     asyncio.run(make_trigger(hook).on_kill())
     assert hook.stops == 1
+
+
+def test_a_task_marked_success_leaves_its_run_to_finish(supervisor, task_log):
+    supervisor({"wait": "success"})
+    hook = FakeAsyncHook(RUNNING)
+    asyncio.run(make_trigger(hook).on_kill())
+    assert hook.stops == 0 and hook.calls == 0
+    assert "marked success" in task_log.text()
+
+
+@pytest.mark.parametrize("state", ["up_for_retry", "scheduled", "queued", "running"])
+def test_a_task_another_try_follows_leaves_the_run_to_it(supervisor, task_log, state):
+    supervisor({"wait": state})
+    hook = FakeAsyncHook(RUNNING)
+    asyncio.run(make_trigger(hook).on_kill())
+    assert hook.stops == 0
+    assert "another try of the task follows the run" in task_log.text()
+
+
+def test_a_run_that_is_no_longer_the_pipelines_latest_is_not_stopped(supervisor, task_log):
+    """The run ended and someone started the next one: Opsera's stop would hit theirs."""
+    supervisor({"wait": "failed"})
+    hook = FakeAsyncHook(RUNNING, latest=4)
+    asyncio.run(make_trigger(hook).on_kill())
+    assert hook.stops == 0
+    assert "run 4 is the pipeline's latest now, not run 3" in task_log.text()
 
 
 def test_a_stale_copy_of_a_reassigned_trigger_leaves_the_run_alone(supervisor, task_log):
@@ -113,18 +140,20 @@ def test_a_mapped_task_instance_is_read_by_its_map_index(supervisor):
 
 
 def test_a_run_that_ended_already_is_not_stopped(supervisor, task_log):
-    supervisor({"wait": "success"})
+    supervisor({"wait": "failed"})
     hook = FakeAsyncHook({"status": "success", "message": "done"})
     asyncio.run(make_trigger(hook).on_kill())
     assert hook.stops == 0
-    assert "ended already" in task_log.text()
+    assert "run 3 is not in progress (succeeded)" in task_log.text()
 
 
-def test_an_unreadable_run_status_still_stops_it(supervisor):
+def test_a_run_whose_status_cannot_be_read_is_not_stopped(supervisor, task_log):
+    """Whose run a stop would hit cannot be told: nothing is sent, and the log says why."""
     supervisor({"wait": "failed"})
     hook = FakeAsyncHook(OpseraServerError("server error 502", status_code=502))
     asyncio.run(make_trigger(hook).on_kill())
-    assert hook.stops == 1
+    assert hook.stops == 0
+    assert "Could not stop" in task_log.text() and "502" in task_log.text()
 
 
 def test_a_failed_stop_is_logged_not_raised(supervisor, task_log):
