@@ -43,7 +43,7 @@ def test_a_registry_token_passes_on_the_tool_list(emu, connection_test):
     ok, message = connection_test("registry")
     assert ok is True
     assert "2 tools visible" in message
-    assert "cannot use pipelines, tasks, audit logs or Insights data" in message
+    assert "It has no access to pipelines, tasks, audit logs or Insights data." in message
     assert emu.request_count("GET", "/api/v1/pipeline/pipelines") == 0
 
 
@@ -73,3 +73,4 @@ def test_a_token_with_a_bad_signature_fails(emu, connection_test):
     assert ok is False
     assert "Opsera rejected the token" in message
     assert "401" in message
+
