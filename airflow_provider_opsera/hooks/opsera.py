@@ -247,7 +247,7 @@ class OpseraHook(BaseHook):
             raise transport_error(endpoint, settings, error, timeout) from None
         if 200 <= status < 300:
             return parse_json(text, endpoint, status)
-        error = error_for(endpoint, status, text, headers.get("Retry-After"))
+        error = error_for(endpoint, status, text, headers.get("Retry-After"), settings)
         self.rate_limit_gate.hold_after(error, self.retry_policy, self)
         raise error
 

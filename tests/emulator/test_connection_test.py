@@ -74,3 +74,12 @@ def test_a_token_with_a_bad_signature_fails(emu, connection_test):
     assert "Opsera rejected the token" in message
     assert "401" in message
 
+
+def test_a_prefix_pasted_into_the_password_fails_before_anything_is_sent(emu, connection_test):
+    token = emu.token("admin")
+    ok, message = connection_test(token=f"Bearer {token}")
+    assert ok is False
+    assert "the Password starts with 'Bearer ' before the token" in message
+    assert "auth_prefix extra ('Bearer')" in message
+    assert token not in message
+    assert emu.request_counts() == {}

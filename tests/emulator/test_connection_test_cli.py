@@ -76,6 +76,16 @@ def test_without_verbose_airflow_prints_only_success(emu, tokens):
     assert "cannot list pipelines" not in output
 
 
+def test_a_failing_test_shows_the_reason_without_verbose(emu, tokens):
+    code, output = airflow_connections_test(emu, f"Bearer {tokens['admin']}")
+    assert code == 1, output
+    assert "Connection failed!" in output
+    assert "Password starts with 'Bearer ' before the token" in output
+    assert "auth_prefix" in output
+    assert emu.request_counts() == {}  # refused before anything was sent
+    assert tokens["admin"] not in output
+
+
 def test_the_cli_tests_nothing_unless_test_connection_is_enabled(emu, tokens):
     code, output = airflow_connections_test(emu, tokens["admin"], test_connection="Disabled")
     assert code == 1, output
