@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -27,11 +27,6 @@ from airflow_provider_opsera.waiting.watch import EVENT_STATUS_OF, TIMEOUT, Dead
 
 if TYPE_CHECKING:
     from airflow_provider_opsera.hooks.opsera import OpseraHook
-
-
-def _checked_at_parse(check: Callable[[Any], Any], value: Any) -> Any:
-    """A value checked when the DAG is parsed; a template is checked once rendered, in ``execute``."""
-    return value if validation.is_template(value) else check(value)
 
 
 class _PipelineOperator(BaseOperator):
@@ -149,8 +144,8 @@ class OpseraRunPipelineOperator(ResumableJobMixin, _PipelineOperator):
         super().__init__(pipeline_id=pipeline_id, pipeline_name=pipeline_name, opsera_conn_id=opsera_conn_id, **kwargs)
         self.wait_for_completion = wait_for_completion
         self.deferrable = default_deferrable() if deferrable is None else deferrable
-        self.poll_interval = _checked_at_parse(validation.poll_interval, poll_interval)
-        self.timeout = _checked_at_parse(validation.timeout, timeout)
+        self.poll_interval = validation.checked_at_parse(validation.poll_interval, poll_interval)
+        self.timeout = validation.checked_at_parse(validation.timeout, timeout)
         self.fetch_logs = fetch_logs
         self.stop_on_kill = stop_on_kill
         self.run_count: int | None = None

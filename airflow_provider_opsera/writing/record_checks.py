@@ -18,8 +18,11 @@ from airflow_provider_opsera.exceptions import OpseraInputError
 SERVER_MANAGED_FIELDS = ("createdAt", "updatedAt", "__v")
 
 
-def tool_update(tool: Any, tool_id: str) -> tuple[dict[str, Any], list[str]]:
+def tool_update(tool: Any, tool_id: str | None) -> tuple[dict[str, Any], list[str]]:
     """The root properties to send to ``/registry/update`` and the keys dropped from them.
+
+    ``tool_id`` is None when it is not known yet (a template, when the DAG is parsed): ``tool._id`` is
+    then compared with it once it is rendered.
 
     Refuses: a non-dict or empty ``tool``, an ``_id`` other than ``tool_id``, keys that are not
     plain root property names (``configuration.url`` or ``$set`` would be read as a nested path or
@@ -40,7 +43,7 @@ def tool_update(tool: Any, tool_id: str) -> tuple[dict[str, Any], list[str]]:
                 "send the whole root property (e.g. the complete 'configuration' object)"
             )
         if key == "_id":
-            if str(value) != tool_id:
+            if tool_id is not None and str(value) != tool_id:
                 raise OpseraInputError(f"tool._id cannot be changed: the tool is {tool_id}, tool._id is {value!r}")
             dropped.append(key)
         elif key in SERVER_MANAGED_FIELDS:
