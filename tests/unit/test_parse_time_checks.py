@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import datetime as dt
+import inspect
 
 import pytest
 
 from airflow_provider_opsera.exceptions import OpseraInputError
 from airflow_provider_opsera.operators import (
     OpseraAuditLogsOperator,
+    OpseraCreateMappingOperator,
+    OpseraCreateOrgHierarchyOperator,
+    OpseraCreatePersonOperator,
+    OpseraCreateProjectOperator,
     OpseraResetPipelineOperator,
     OpseraRunPipelineOperator,
     OpseraStopPipelineOperator,
@@ -138,3 +143,26 @@ def test_xcom_args_are_left_for_when_the_task_runs(upstream_output):
     OpseraUpdateToolOperator(task_id="tool", tool_id=upstream_output, tool=upstream_output)
     OpseraAuditLogsOperator(task_id="audit", date=upstream_output)
 
+
+# -- the Insights operators' signatures ------------------------------------------------------------
+
+SHARED = {
+    "if_exists": "skip",
+    "allow_unknown_fields": False,
+    "max_concurrency": 10,
+    "return_records": False,
+    "opsera_conn_id": "opsera_default",
+}
+
+
+@pytest.mark.parametrize(
+    "cls", [OpseraCreateProjectOperator, OpseraCreatePersonOperator, OpseraCreateOrgHierarchyOperator,
+            OpseraCreateMappingOperator],
+)
+def test_the_insights_operators_show_their_arguments_to_an_editor(cls):
+    parameters = inspect.signature(cls.__init__).parameters
+    for name, default in SHARED.items():
+        assert name in parameters, name
+        assert parameters[name].kind is inspect.Parameter.KEYWORD_ONLY
+        assert parameters[name].default == default
+        assert f":param {name}:" in cls.__doc__, name
