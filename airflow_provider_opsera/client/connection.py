@@ -11,6 +11,7 @@ from typing import Any
 
 from airflow_provider_opsera.client.api import PORTAL_PIPELINE_PATH
 from airflow_provider_opsera.client.base_url import ALLOW_PLAIN_HTTP, api_base_url
+from airflow_provider_opsera.client.connection_form import AUTH_PREFIX_EXTRA, PASSWORD_FIELD
 from airflow_provider_opsera.client.token import pasted_prefix_note, token_expiry
 from airflow_provider_opsera.exceptions import OpseraConnectionConfigError
 
@@ -106,8 +107,8 @@ def _check_token_alone(token: str, auth_prefix: str, conn_id: str) -> None:
     if not auth_prefix or not any(char.isspace() for char in token):
         return
     note = pasted_prefix_note(token, auth_prefix) or (
-        "the Password contains whitespace (a space or a line break), which a personal access token never does: "
-        f"put only the token in the Password field; the provider writes the auth_prefix extra ({auth_prefix!r}) "
+        f"{PASSWORD_FIELD} contains whitespace (a space or a line break), which a personal access token never "
+        f"does. Put only the token there; the provider writes {AUTH_PREFIX_EXTRA}, here {auth_prefix!r}, "
         "in front of it"
     )
     raise OpseraConnectionConfigError(f"Connection {conn_id!r}: {note}.")

@@ -7,6 +7,7 @@ import datetime as dt
 import json
 import re
 
+from airflow_provider_opsera.client.connection_form import AUTH_PREFIX_EXTRA, PASSWORD_FIELD
 from airflow_provider_opsera.exceptions import OpseraTokenExpiredError
 
 EXPIRY_WARNING = dt.timedelta(days=7)
@@ -43,8 +44,8 @@ def pasted_prefix_note(token: str, auth_prefix: str) -> str | None:
     if before is None or not auth_prefix:
         return None
     return (
-        f"the Password starts with {before!r} before the token, and the provider writes the connection's "
-        f"auth_prefix extra ({auth_prefix!r}) in front of the token itself: the Authorization header becomes "
+        f"{PASSWORD_FIELD} starts with {before!r} before the token. The provider writes {AUTH_PREFIX_EXTRA}, "
+        f"here {auth_prefix!r}, in front of the token itself, so the Authorization header becomes "
         f"'{auth_prefix} {before}eyJ…'. Put only the token (from eyJ on) in the Password field; if Opsera needs "
         "another word in front of it, set auth_prefix to that word"
     )

@@ -32,7 +32,7 @@ def test_a_401_for_a_token_written_after_a_scheme_and_a_colon_says_what_to_put_i
         hook_with(f"Bearer:{token}").get_pipeline(BLANK)
     message = str(caught.value)
     assert "401 unauthorised" in message
-    assert "The Password starts with 'Bearer:' before the token" in message
+    assert "The Password field (\"Personal access token\" in the connection form) starts with 'Bearer:'" in message
     assert "Put only the token (from eyJ on) in the Password field" in message
     assert token not in message
 

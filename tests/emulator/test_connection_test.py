@@ -79,7 +79,7 @@ def test_a_prefix_pasted_into_the_password_fails_before_anything_is_sent(emu, co
     token = emu.token("admin")
     ok, message = connection_test(token=f"Bearer {token}")
     assert ok is False
-    assert "the Password starts with 'Bearer ' before the token" in message
-    assert "auth_prefix extra ('Bearer')" in message
+    assert "the Password field (\"Personal access token\" in the connection form) starts with 'Bearer '" in message
+    assert "auth_prefix extra (\"Authorization prefix\"), here 'Bearer'" in message
     assert token not in message
     assert emu.request_counts() == {}

@@ -50,8 +50,11 @@ def test_a_prefix_pasted_before_the_token_is_refused_when_the_settings_are_read(
     with pytest.raises(ex.OpseraConnectionConfigError) as caught:
         OpseraConnectionSettings.from_connection(Conn(pasted + token))
     message = str(caught.value)
-    assert f"Connection 'opsera_default': the Password starts with {pasted!r} before the token" in message
-    assert "auth_prefix extra ('Bearer')" in message
+    assert (
+        f"Connection 'opsera_default': the Password field (\"Personal access token\" in the connection form) "
+        f"starts with {pasted!r} before the token."
+    ) in message
+    assert "The provider writes the auth_prefix extra (\"Authorization prefix\"), here 'Bearer'," in message
     assert "Put only the token (from eyJ on) in the Password field" in message
     assert token not in message and token[:20] not in message
 
@@ -60,7 +63,8 @@ def test_a_password_with_whitespace_and_no_token_after_a_word_is_refused_without
     with pytest.raises(ex.OpseraConnectionConfigError) as caught:
         OpseraConnectionSettings.from_connection(Conn("abc123\ndef456"))
     message = str(caught.value)
-    assert "the Password contains whitespace" in message and "auth_prefix extra ('Bearer')" in message
+    assert "the Password field (\"Personal access token\" in the connection form) contains whitespace" in message
+    assert "the auth_prefix extra (\"Authorization prefix\"), here 'Bearer'" in message
     assert "abc123" not in message
 
 
@@ -71,7 +75,7 @@ def test_with_auth_prefix_none_the_password_is_the_whole_header_and_may_hold_a_s
 
 
 def test_nothing_is_sent_with_a_pasted_prefix(hook_for, requests_mock):
-    with pytest.raises(ex.OpseraConnectionConfigError, match="Password starts with 'Bearer '"):
+    with pytest.raises(ex.OpseraConnectionConfigError, match="starts with 'Bearer ' before the token"):
         hook_for(f"Bearer {jwt()}").get_pipeline_run_status(PIPELINE_ID, 1)
     assert requests_mock.call_count == 0
 
@@ -83,7 +87,7 @@ def test_a_401_for_a_token_with_a_prefix_like_start_says_so(hook_for, requests_m
         hook_for(f"Bearer:{token}").get_pipeline_run_status(PIPELINE_ID, 1)
     message = str(caught.value)
     assert "401 unauthorised (malformed token)" in message
-    assert "The Password starts with 'Bearer:' before the token" in message
+    assert "The Password field (\"Personal access token\" in the connection form) starts with 'Bearer:'" in message
     assert "the Authorization header becomes 'Bearer Bearer:eyJ…'" in message
     assert "auth_prefix" in message
     assert token not in message
@@ -94,7 +98,7 @@ def test_a_401_for_a_plain_token_keeps_the_usual_advice(hook_for, requests_mock)
     with pytest.raises(ex.OpseraAuthenticationError) as caught:
         hook_for(jwt()).get_pipeline_run_status(PIPELINE_ID, 1)
     assert "The token is missing, malformed or expired" in str(caught.value)
-    assert "Password starts with" not in str(caught.value)
+    assert "starts with" not in str(caught.value)
 
 
 # -- a 403 names the token's own scope ------------------------------------------------------------
