@@ -11,8 +11,9 @@ from typing import Any
 
 from airflow_provider_opsera.client.api import PORTAL_PIPELINE_PATH
 from airflow_provider_opsera.client.base_url import ALLOW_PLAIN_HTTP, api_base_url
+from airflow_provider_opsera.client.connection_form import AUTH_PREFIX_EXTRA, PASSWORD_FIELD
 from airflow_provider_opsera.client.status import RunOutcome, tenant_statuses
-from airflow_provider_opsera.client.token import token_expiry
+from airflow_provider_opsera.client.token import pasted_prefix_note, token_expiry
 from airflow_provider_opsera.exceptions import OpseraConnectionConfigError
 
 DEFAULT_TIMEOUT = 30.0
@@ -66,6 +67,8 @@ class OpseraConnectionSettings:
             raise OpseraConnectionConfigError(
                 f"Connection {conn_id!r} has no Password: set it to an Opsera personal access token"
             )
+        auth_prefix = _auth_prefix(extra.get("auth_prefix"))
+        _check_token_alone(token, auth_prefix, conn_id)
         base_url = api_base_url(
             conn_id,
             host,
@@ -77,7 +80,7 @@ class OpseraConnectionSettings:
             base_url=base_url.url,
             scheme_assumed=base_url.scheme_assumed,
             token=token,
-            auth_prefix=_auth_prefix(extra.get("auth_prefix")),
+            auth_prefix=auth_prefix,
             timeout=_timeout(extra.get("timeout"), conn_id),
             verify=_verify(extra.get("verify", True)),
             proxies=_proxies(extra.get("proxies"), conn_id),
@@ -98,6 +101,21 @@ def _auth_prefix(value: Any) -> str:
     if not text:
         return DEFAULT_AUTH_PREFIX
     return "" if text.lower() == "none" else text
+
+
+def _check_token_alone(token: str, auth_prefix: str, conn_id: str) -> None:
+    """Refuse a Password that holds more than the token ("Bearer eyJ…") before it is ever sent.
+
+    A personal access token has no whitespace; with an auth_prefix the provider writes one itself.
+    """
+    if not auth_prefix or not any(char.isspace() for char in token):
+        return
+    note = pasted_prefix_note(token, auth_prefix) or (
+        f"{PASSWORD_FIELD} contains whitespace (a space or a line break), which a personal access token never "
+        f"does. Put only the token there; the provider writes {AUTH_PREFIX_EXTRA}, here {auth_prefix!r}, "
+        "in front of it"
+    )
+    raise OpseraConnectionConfigError(f"Connection {conn_id!r}: {note}.")
 
 
 def _timeout(value: Any, conn_id: str) -> float:

@@ -46,7 +46,7 @@ UI_FIELD_BEHAVIOUR: dict[str, Any] = {
     "relabeling": {"host": "Opsera API URL", "password": "Personal access token"},
     "placeholders": {
         "host": "https://app.opsera.io",
-        "password": "eyJ... (Opsera personal access token)",
+        "password": "eyJ... (the Opsera personal access token alone, without Bearer)",
         "extra": '{"portal_url": "https://portal.opsera.io"}',
         "portal_url": "https://portal.opsera.io",
         "auth_prefix": "Bearer",
@@ -56,6 +56,10 @@ UI_FIELD_BEHAVIOUR: dict[str, Any] = {
         "proxies": '{"https": "http://proxy.example.com:3128"}',
     },
 }
+
+# How messages name the two settings a pasted "Bearer eyJ…" mixes up, with the labels the form shows.
+PASSWORD_FIELD = f"the Password field (\"{UI_FIELD_BEHAVIOUR['relabeling']['password']}\" in the connection form)"
+AUTH_PREFIX_EXTRA = f"the auth_prefix extra (\"{CONN_FIELDS['auth_prefix']['label']}\")"
 
 
 def legacy_ui_field_behaviour() -> dict[str, Any]:

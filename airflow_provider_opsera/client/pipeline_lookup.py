@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import string
 from collections.abc import Sequence
 from typing import Any
 
@@ -81,14 +82,26 @@ def _no_match_message(wanted: str, names: list[str], listed: int) -> str:
     return message
 
 
-def _templated(value: Any) -> bool:
-    return isinstance(value, str) and ("{{" in value or "{%" in value)
+def checked_pipeline_id(value: Any) -> str:
+    """A pipeline id (24 hex characters); what reads like a name is refused naming the argument it belongs in."""
+    try:
+        return validation.object_id(value, "pipeline_id")
+    except OpseraInputError as error:
+        text = value.strip() if isinstance(value, str) else ""
+        if text and not all(char in string.hexdigits for char in text):
+            raise OpseraInputError(
+                f"{error}. If that is the pipeline's name, give pipeline_name={text!r} instead "
+                "(the id is in the pipeline's portal URL)"
+            ) from None
+        raise
 
 
 def check_reference_at_parse(pipeline_id: Any, pipeline_name: Any) -> None:
-    """:func:`check_one_reference` when the DAG is parsed, unless a template may still render empty."""
-    if not (_templated(pipeline_id) or _templated(pipeline_name)):
+    """:func:`check_one_reference` and a literal ``pipeline_id`` when the DAG is parsed; templates once rendered."""
+    if not (validation.is_template(pipeline_id) or validation.is_template(pipeline_name)):
         check_one_reference(pipeline_id, pipeline_name)
+    if is_given(pipeline_id):
+        validation.checked_at_parse(checked_pipeline_id, pipeline_id)
 
 
 def resolve_pipeline_id(hook: Any, pipeline_id: Any, pipeline_name: Any, context: Any, log: Any) -> str:
@@ -98,7 +111,7 @@ def resolve_pipeline_id(hook: Any, pipeline_id: Any, pipeline_name: Any, context
     """
     check_one_reference(pipeline_id, pipeline_name)
     if is_given(pipeline_id):
-        return validation.object_id(pipeline_id, "pipeline_id")
+        return checked_pipeline_id(pipeline_id)
     resolved = hook.find_pipeline(pipeline_name)
     log.info("Opsera pipeline %r is %s.", checked_name(pipeline_name), resolved)
     context["ti"].xcom_push(key=PIPELINE_ID_XCOM_KEY, value=resolved)

@@ -88,7 +88,16 @@ def probe_call(scopes: tuple[str, ...] | None) -> str:
     return PROBE_CALLS[0]
 
 
-def describe_abilities(scopes: tuple[str, ...], power_user: bool | None) -> tuple[list[str], list[str]]:
+@dataclass(frozen=True)
+class TokenAbilities:
+    """What a token's scopes allow, in words: ``can`` and ``cannot`` name calls, ``no_access`` whole areas."""
+
+    can: list[str]
+    cannot: list[str]
+    no_access: list[str]
+
+
+def describe_abilities(scopes: tuple[str, ...], power_user: bool | None) -> TokenAbilities:
     """What the scopes allow and what they do not, given the owner's role (None: not known).
 
     An area the token cannot touch at all is named once ("the tool registry") rather than call by call.
@@ -105,12 +114,19 @@ def describe_abilities(scopes: tuple[str, ...], power_user: bool | None) -> tupl
             can.append(f"{ability.words} (if its owner has the Power User role)")
         else:
             missing.append(_with_consequence(ability, because="its owner lacks the Power User role"))
-    whole_areas = [area for area in cannot if len(cannot[area]) == _ability_count(area)]
-    refused = [words for area, missing in cannot.items() if area not in whole_areas for words in missing]
-    if whole_areas:
-        refused.append("use " + (" or ".join(whole_areas) if len(whole_areas) < 3 else
-                                 ", ".join(whole_areas[:-1]) + " or " + whole_areas[-1]))
-    return can, refused
+    no_access = [area for area in cannot if len(cannot[area]) == _ability_count(area)]
+    refused = [words for area, missing in cannot.items() if area not in no_access for words in missing]
+    return TokenAbilities(can, refused, no_access)
+
+
+def either(items: list[str]) -> str:
+    """``a``, ``a or b``, ``a, b or c``."""
+    return " or ".join(items) if len(items) < 3 else ", ".join(items[:-1]) + " or " + items[-1]
+
+
+def scope_words(scopes: tuple[str, ...]) -> str:
+    """How a message names a token's scopes: ``scope pipeline``, ``scopes pipeline registry``."""
+    return f"scope{'s' if len(scopes) > 1 else ''} {' '.join(scopes)}"
 
 
 def _ability_count(area: str) -> int:

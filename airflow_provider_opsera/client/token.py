@@ -5,10 +5,15 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
+import re
 
+from airflow_provider_opsera.client.connection_form import AUTH_PREFIX_EXTRA, PASSWORD_FIELD
 from airflow_provider_opsera.exceptions import OpseraTokenExpiredError
 
 EXPIRY_WARNING = dt.timedelta(days=7)
+#: a JWT (Opsera's tokens are JWTs: they start with eyJ, the encoded '{"') with something short written before it,
+#: such as "Bearer ", "Bearer:" or "Authorization: Bearer "; only that short text is ever quoted back
+_JWT_AFTER_A_PREFIX = re.compile(r"(?P<before>[A-Za-z][A-Za-z0-9_:= -]{0,29}?)eyJ[\w-]*\.[\w-]*\.[\w-]*")
 
 
 def token_claims(token: str) -> dict:
@@ -22,6 +27,28 @@ def token_claims(token: str) -> dict:
     except ValueError:
         return {}
     return claims if isinstance(claims, dict) else {}
+
+
+def text_before_token(token: str) -> str | None:
+    """What was written before the JWT in a password such as ``Bearer eyJ…``, or None when there is nothing."""
+    match = _JWT_AFTER_A_PREFIX.fullmatch(token)
+    return match.group("before") if match else None
+
+
+def pasted_prefix_note(token: str, auth_prefix: str) -> str | None:
+    """Why a password holding more than the token fails, naming the field and the extra that fix it; or None.
+
+    None too when no auth_prefix is written: the password is then sent as it is, whatever it starts with.
+    """
+    before = text_before_token(token)
+    if before is None or not auth_prefix:
+        return None
+    return (
+        f"{PASSWORD_FIELD} starts with {before!r} before the token. The provider writes {AUTH_PREFIX_EXTRA}, "
+        f"here {auth_prefix!r}, in front of the token itself, so the Authorization header becomes "
+        f"'{auth_prefix} {before}eyJ…'. Put only the token (from eyJ on) in the Password field; if Opsera needs "
+        "another word in front of it, set auth_prefix to that word"
+    )
 
 
 def token_expiry(token: str) -> dt.datetime | None:

@@ -6,7 +6,7 @@ import datetime as dt
 import json
 import math
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from airflow_provider_opsera.exceptions import OpseraInputError
@@ -170,3 +170,13 @@ def timeout(value: Any, field: str = "timeout", *, allow_none: bool = True) -> f
 def is_template(value: Any) -> bool:
     """Whether ``value`` is Jinja text that Airflow renders before ``execute`` (checked once rendered)."""
     return isinstance(value, str) and any(mark in value for mark in ("{{", "{%", "{#"))
+
+
+def rendered_later(value: Any) -> bool:
+    """Whether ``value`` gets its value only when the task runs: Jinja text, or an XComArg (``task.output``)."""
+    return is_template(value) or (hasattr(value, "resolve") and hasattr(value, "iter_references"))
+
+
+def checked_at_parse(check: Callable[[Any], Any], value: Any) -> Any:
+    """A value checked when the DAG is parsed; a template or an XComArg is checked once rendered, in ``execute``."""
+    return value if rendered_later(value) else check(value)

@@ -20,7 +20,15 @@ from airflow_provider_opsera.client.connection_form import (
     legacy_ui_field_behaviour,
 )
 from airflow_provider_opsera.client.pipeline_lookup import checked_name, pick_pipeline
-from airflow_provider_opsera.client.scopes import PROBE_NOUNS, describe_abilities, probe_call, token_owner, token_scopes
+from airflow_provider_opsera.client.scopes import (
+    PROBE_NOUNS,
+    describe_abilities,
+    either,
+    probe_call,
+    scope_words,
+    token_owner,
+    token_scopes,
+)
 from airflow_provider_opsera.client.token import check_expiry, rotated_token_note
 from airflow_provider_opsera.exceptions import (
     OpseraAuthenticationError,
@@ -239,7 +247,7 @@ class OpseraHook(BaseHook):
             raise transport_error(endpoint, settings, error, timeout) from None
         if 200 <= status < 300:
             return parse_json(text, endpoint, status)
-        error = error_for(endpoint, status, text, headers.get("Retry-After"))
+        error = error_for(endpoint, status, text, headers.get("Retry-After"), settings)
         self.rate_limit_gate.hold_after(error, self.retry_policy, self)
         raise error
 
@@ -427,9 +435,12 @@ class OpseraHook(BaseHook):
 
         A narrower token (``pipeline`` scope, an owner below Power User) passes: Opsera answering
         403 rather than 401 proves the token valid, and the message says what it cannot do.
+        The message is logged too (WARNING when something limits the token, else INFO): Airflow's
+        CLI prints only "Connection success!" for a passing test, and shows the log with ``--verbose``.
         """
         try:
             settings = self.settings
+            expiring = check_expiry(settings.token_expires)
             scopes = token_scopes(settings.token)
             probe = probe_call(scopes)
             records = self.call(probe)
@@ -442,7 +453,9 @@ class OpseraHook(BaseHook):
             records, refusal = None, error
         except OpseraError as error:
             return False, str(error)
-        return True, connection_test_message(settings, scopes, probe, records, refusal)
+        message, limited = connection_test_message(settings, scopes, probe, records, refusal, expiring)
+        (self.log.warning if limited else self.log.info)("Opsera connection %r: %s", self.opsera_conn_id, message)
+        return True, message
 
 
 def connection_test_message(
@@ -451,8 +464,13 @@ def connection_test_message(
     probe: str,
     records: Any,
     refusal: OpseraPermissionError | None,
-) -> str:
-    """The Test button's answer for a token Opsera accepted: who, which scopes and role, what it can do."""
+    expiring: str | None = None,
+) -> tuple[str, bool]:
+    """The Test button's answer for a token Opsera accepted, and whether something limits the token.
+
+    The answer says who owns the token, its scopes and role, what it can and cannot do, and when it expires;
+    a call it cannot make, or an expiry within days, limits it.
+    """
     noun = PROBE_NOUNS[probe]
     scope_covers_probe = scopes is not None and bool(set(scopes) & set(ENDPOINTS[probe].scopes))
     if refusal is None:
@@ -461,9 +479,10 @@ def connection_test_message(
         power_user = False if scope_covers_probe and ENDPOINTS[probe].needs_power_user else None
     owner = token_owner(settings.token)
     facts = [owner] if owner else []
-    facts.append(f"scope {' '.join(scopes)}" if scopes else "scopes not readable from the token")
+    facts.append(scope_words(scopes) if scopes else "scopes not readable from the token")
     facts.append({True: "role Power User or higher", False: "role below Power User", None: "role not known"}[power_user])
     parts = [f"Connected to Opsera at {settings.base_url} with a valid token ({'; '.join(facts)})."]
+    limited = refusal is not None or expiring is not None
     if refusal is None:
         try:
             count: Any = len(page_records(records)[0])
@@ -473,17 +492,21 @@ def connection_test_message(
     elif scopes is None:
         parts.append(f"It cannot list {noun}: runs by id only, if its scope allows them. Opsera said: {refusal}")
     if scopes:
-        can, cannot = describe_abilities(scopes, power_user)
-        if can and not cannot:
+        abilities = describe_abilities(scopes, power_user)
+        if abilities.can and not abilities.cannot and not abilities.no_access:
             parts.append("It can make every call this provider makes.")
-        elif can:
-            parts.append(f"It can {'; '.join(can)}.")
-        if cannot:
-            parts.append(f"It cannot {'; '.join(cannot)}.")
-    expires = settings.token_expires
-    if expires:
-        parts.append(f"The token expires {expires:%Y-%m-%d %H:%M} UTC.")
-    return " ".join(parts)
+        elif abilities.can:
+            parts.append(f"It can {'; '.join(abilities.can)}.")
+        if abilities.cannot:
+            parts.append(f"It cannot {'; '.join(abilities.cannot)}.")
+        if abilities.no_access:
+            parts.append(f"It has no access to {either(abilities.no_access)}.")
+        limited = limited or bool(abilities.cannot or abilities.no_access)
+    if expiring:
+        parts.append(expiring)
+    elif settings.token_expires:
+        parts.append(f"The token expires {settings.token_expires:%Y-%m-%d %H:%M} UTC.")
+    return " ".join(parts), limited
 
 
 def register_secrets(settings: OpseraConnectionSettings) -> None:

@@ -8,10 +8,12 @@ import math
 import re
 import reprlib
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow_provider_opsera.client.api import RECORD_CAP, Endpoint
 from airflow_provider_opsera.client.redaction import redact, shortened
+from airflow_provider_opsera.client.scopes import scope_words, token_scopes
+from airflow_provider_opsera.client.token import pasted_prefix_note
 from airflow_provider_opsera.exceptions import (
     OpseraAuthenticationError,
     OpseraBadResponseError,
@@ -24,6 +26,9 @@ from airflow_provider_opsera.exceptions import (
     OpseraSummaryShapeError,
     OpseraValidationError,
 )
+
+if TYPE_CHECKING:
+    from airflow_provider_opsera.client.connection import OpseraConnectionSettings
 
 SNIPPET_CHARS = 160
 #: a status word is short; a longer "status" is not one (and would flood the log it is reported in)
@@ -132,30 +137,60 @@ def retry_after_seconds(header: str | None) -> float | None:
     return seconds if math.isfinite(seconds) and seconds >= 0 else None
 
 
-def _permission_hint(endpoint: Endpoint) -> str:
-    scopes = ", ".join(endpoint.scopes)
+def _permission_hint(endpoint: Endpoint, settings: OpseraConnectionSettings | None) -> str:
+    """What a 403 means for this call: the scopes it accepts, the token's own (when known), the role it needs."""
+    accepted = f"The token's scope must be one of: {', '.join(endpoint.scopes)}"
     role = (
-        "its owner needs the Power User role (or higher) in Opsera"
+        "the Power User role (or higher) in Opsera"
         if endpoint.needs_power_user
-        else "its owner needs the Power User role or access to this object in Opsera"
+        else "the Power User role or access to this object in Opsera"
     )
-    return f"the token's scope must be one of: {scopes}; and {role}"
+    scopes = token_scopes(settings.token) if settings is not None else None
+    if scopes and set(scopes) & set(endpoint.scopes):
+        return (
+            f"{accepted}, and the connection's token has {scope_words(scopes)}, so the refusal is about its owner, "
+            f"who needs {role}"
+        )
+    if scopes:
+        held = f"; the connection's token has {scope_words(scopes)}"
+    elif settings is not None:
+        held = " (the connection's token does not say which it has)"
+    else:
+        held = ""
+    return f"{accepted}{held}; and its owner needs {role}"
 
 
-def error_for(endpoint: Endpoint, status: int, text: str, retry_after: str | None = None) -> OpseraError:
-    """The typed error for a non-2xx answer."""
+def _authentication_hint(settings: OpseraConnectionSettings | None) -> str:
+    """What a 401 means: the token is refused; or, when the password holds more than the token, that."""
+    note = pasted_prefix_note(settings.token, settings.auth_prefix) if settings is not None else None
+    if note:
+        return note[0].upper() + note[1:]
+    return (
+        "The token is missing, malformed or expired: check the connection's password and create a new token "
+        "in the Opsera portal if needed"
+    )
+
+
+def error_for(
+    endpoint: Endpoint,
+    status: int,
+    text: str,
+    retry_after: str | None = None,
+    settings: OpseraConnectionSettings | None = None,
+) -> OpseraError:
+    """The typed error for a non-2xx answer; ``settings`` (the connection the call was sent with) sharpen it."""
     message = opsera_message(text)
     where = describe(endpoint)
     kwargs: dict[str, Any] = {"status_code": status, "endpoint": endpoint.name}
     looks_html = "<html" in text[:500].lower() or "<!doctype" in text[:500].lower()
     if status == 401:
         return OpseraAuthenticationError(
-            f"{where}: 401 unauthorised ({message}). The token is missing, malformed or expired: "
-            "check the connection's password and create a new token in the Opsera portal if needed.",
-            **kwargs,
+            f"{where}: 401 unauthorised ({message}). {_authentication_hint(settings)}.", **kwargs
         )
     if status == 403:
-        return OpseraPermissionError(f"{where}: 403 forbidden ({message}). {_permission_hint(endpoint)}.", **kwargs)
+        return OpseraPermissionError(
+            f"{where}: 403 forbidden ({message}). {_permission_hint(endpoint, settings)}.", **kwargs
+        )
     if status == 404:
         return OpseraNotFoundError(f"{where}: 404 not found ({message}).", **kwargs)
     if status == 409:

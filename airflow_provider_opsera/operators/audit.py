@@ -34,8 +34,8 @@ class OpseraAuditLogsOperator(BaseOperator):
     Opsera answers at most 1000 records per log and call; when a day reaches that, the operator
     warns that records may be missing (narrow the export with ``activity_type`` or ``scope``).
 
-    :param date: the day, ``YYYY-MM-DD`` (e.g. ``"{{ ds }}"``); None for Opsera's default, the
-        last 7 days. Templated.
+    :param date: the day, ``YYYY-MM-DD`` (e.g. ``"{{ ds }}"``) or a ``date``; None for Opsera's default, the
+        last 7 days. Templated; checked when the DAG is parsed, or once rendered.
     :param log: ``"user"`` (who did what), ``"token"`` (which token called what), or ``"both"``.
     :param activity_type: only user activity of this ``type`` (e.g. ``pipeline``, ``tool``).
         Templated. Applies to the user log.
@@ -65,7 +65,7 @@ class OpseraAuditLogsOperator(BaseOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        self.date = date
+        self.date = validation.checked_at_parse(validation.iso_date, date)
         self.log_name = validation.one_of(log, LOG_CHOICES, "log")
         self.activity_type = activity_type
         self.scope = scope

@@ -221,7 +221,11 @@ class OrgHierarchyRecords(MappingRecords):
 
 
 class _OpseraCreateRecordsOperator(BaseOperator):
-    """Shared shape: a hook, ``if_exists``, and the sync of one record or a list of them."""
+    """Shared shape: a hook, ``if_exists``, and the sync of one record or a list of them.
+
+    Each operator spells the shared arguments out in its own signature, with their defaults, so that
+    editors offer them.
+    """
 
     record_kind: type[RecordKind]
     ui_color = "#e8f4fd"
@@ -229,11 +233,11 @@ class _OpseraCreateRecordsOperator(BaseOperator):
     def __init__(
         self,
         *,
-        if_exists: str = "skip",
-        allow_unknown_fields: bool = False,
-        max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
-        return_records: bool = False,
-        opsera_conn_id: str = "opsera_default",
+        if_exists: str,
+        allow_unknown_fields: bool,
+        max_concurrency: int,
+        return_records: bool,
+        opsera_conn_id: str,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -299,8 +303,25 @@ class OpseraCreateProjectOperator(_OpseraCreateRecordsOperator):
     template_fields_renderers = {"project": "json"}
     record_kind = ProjectRecords
 
-    def __init__(self, *, project: Any, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
+    def __init__(
+        self,
+        *,
+        project: Any,
+        if_exists: str = "skip",
+        allow_unknown_fields: bool = False,
+        max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
+        return_records: bool = False,
+        opsera_conn_id: str = "opsera_default",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(
+            if_exists=if_exists,
+            allow_unknown_fields=allow_unknown_fields,
+            max_concurrency=max_concurrency,
+            return_records=return_records,
+            opsera_conn_id=opsera_conn_id,
+            **kwargs,
+        )
         self.project = project
 
     def records(self) -> Any:
@@ -327,8 +348,25 @@ class OpseraCreatePersonOperator(_OpseraCreateRecordsOperator):
     template_fields_renderers = {"person": "json"}
     record_kind = PersonRecords
 
-    def __init__(self, *, person: Any, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
+    def __init__(
+        self,
+        *,
+        person: Any,
+        if_exists: str = "skip",
+        allow_unknown_fields: bool = False,
+        max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
+        return_records: bool = False,
+        opsera_conn_id: str = "opsera_default",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(
+            if_exists=if_exists,
+            allow_unknown_fields=allow_unknown_fields,
+            max_concurrency=max_concurrency,
+            return_records=return_records,
+            opsera_conn_id=opsera_conn_id,
+            **kwargs,
+        )
         self.person = person
 
     def records(self) -> Any:
@@ -350,6 +388,7 @@ class OpseraCreateOrgHierarchyOperator(_OpseraCreateRecordsOperator):
     :param child_type: the child's level. Templated.
     :param if_exists: ``"skip"`` (default) or ``"fail"``, as for
         :class:`OpseraCreateProjectOperator`.
+    :param allow_unknown_fields: send keys of a ``child`` dict this provider does not know instead of refusing them.
     :param max_concurrency: as for :class:`OpseraCreateProjectOperator`.
     :param return_records: as for :class:`OpseraCreateProjectOperator`.
     :param opsera_conn_id: the Opsera connection.
@@ -368,9 +407,21 @@ class OpseraCreateOrgHierarchyOperator(_OpseraCreateRecordsOperator):
         child: Any,
         parent_type: str | None = None,
         child_type: str | None = None,
+        if_exists: str = "skip",
+        allow_unknown_fields: bool = False,
+        max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
+        return_records: bool = False,
+        opsera_conn_id: str = "opsera_default",
         **kwargs: Any,
     ) -> None:
-        super().__init__(**kwargs)
+        super().__init__(
+            if_exists=if_exists,
+            allow_unknown_fields=allow_unknown_fields,
+            max_concurrency=max_concurrency,
+            return_records=return_records,
+            opsera_conn_id=opsera_conn_id,
+            **kwargs,
+        )
         self.parent = parent
         self.child = child
         self.parent_type = parent_type
@@ -412,8 +463,25 @@ class OpseraCreateMappingOperator(_OpseraCreateRecordsOperator):
     template_fields_renderers = {"mapping": "json"}
     record_kind = MappingRecords
 
-    def __init__(self, *, mapping: Any, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
+    def __init__(
+        self,
+        *,
+        mapping: Any,
+        if_exists: str = "skip",
+        allow_unknown_fields: bool = False,
+        max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
+        return_records: bool = False,
+        opsera_conn_id: str = "opsera_default",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(
+            if_exists=if_exists,
+            allow_unknown_fields=allow_unknown_fields,
+            max_concurrency=max_concurrency,
+            return_records=return_records,
+            opsera_conn_id=opsera_conn_id,
+            **kwargs,
+        )
         self.mapping = mapping
 
     def records(self) -> Any:

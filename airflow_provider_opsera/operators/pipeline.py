@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -42,11 +42,6 @@ DEFAULT_START_TIMEOUT = 900.0
 
 if TYPE_CHECKING:
     from airflow_provider_opsera.hooks.opsera import OpseraHook
-
-
-def _checked_at_parse(check: Callable[[Any], Any], value: Any) -> Any:
-    """A value checked when the DAG is parsed; a template is checked once rendered, in ``execute``."""
-    return value if validation.is_template(value) else check(value)
 
 
 class _PipelineOperator(BaseOperator):
@@ -156,9 +151,9 @@ class OpseraRunPipelineOperator(_PipelineOperator):
         super().__init__(pipeline_id=pipeline_id, pipeline_name=pipeline_name, opsera_conn_id=opsera_conn_id, **kwargs)
         self.wait_for_completion = wait_for_completion
         self.deferrable = default_deferrable() if deferrable is None else deferrable
-        self.poll_interval = _checked_at_parse(validation.poll_interval, poll_interval)
-        self.timeout = _checked_at_parse(validation.timeout, timeout)
-        self.start_timeout = _checked_at_parse(_start_timeout, start_timeout)
+        self.poll_interval = validation.checked_at_parse(validation.poll_interval, poll_interval)
+        self.timeout = validation.checked_at_parse(validation.timeout, timeout)
+        self.start_timeout = validation.checked_at_parse(_start_timeout, start_timeout)
         self.fetch_logs = fetch_logs
         self.stop_on_kill = stop_on_kill
         self.durable = durable

@@ -52,7 +52,8 @@ class OpseraUpdateToolOperator(BaseOperator):
 
     :param tool_id: the tool's 24-character id. Templated.
     :param tool: the root properties to change, e.g. ``{"description": "..."}``. ``_id`` cannot be
-        changed; ``createdAt``/``updatedAt`` are left out with a warning. Templated.
+        changed; ``createdAt``/``updatedAt`` are left out with a warning. Templated. Both are checked when
+        the DAG is parsed (an empty ``tool`` is refused then), or once rendered.
     :param dry_run: only show the diff; send nothing and return the changes that would be sent.
     :param allow_removing_keys: let the update drop nested keys the tool holds (they are named in the log).
     :param allow_unknown_fields: send root keys the tool does not have and tools do not carry (with a warning).
@@ -76,7 +77,10 @@ class OpseraUpdateToolOperator(BaseOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        self.tool_id = tool_id
+        # checked when the DAG is parsed, templates once rendered; nothing is read from Opsera here
+        self.tool_id = validation.checked_at_parse(lambda value: validation.object_id(value, "tool_id"), tool_id)
+        known_id = None if validation.rendered_later(self.tool_id) else self.tool_id
+        validation.checked_at_parse(lambda value: record_checks.tool_update(value, known_id), tool)
         self.tool = tool
         self.dry_run = dry_run
         self.allow_removing_keys = allow_removing_keys

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from airflow_provider_opsera._compat import AirflowSensorTimeout, BaseSensorOperator, default_deferrable
 from airflow_provider_opsera.client import validation
 from airflow_provider_opsera.client.pipeline_lookup import check_reference_at_parse, resolve_pipeline_id
-from airflow_provider_opsera.exceptions import OpseraError
+from airflow_provider_opsera.exceptions import OpseraError, OpseraInputError
 from airflow_provider_opsera.links.opsera import OpseraPipelineRunLink, publish_run_url, remember_run_url
 from airflow_provider_opsera.sensors.timing import check_trigger_timing
 from airflow_provider_opsera.waiting.events import checked_event
@@ -18,6 +18,17 @@ from airflow_provider_opsera.waiting.watch import EVENT_STATUS_OF, TIMEOUT, Fail
 
 if TYPE_CHECKING:
     from airflow_provider_opsera.hooks.opsera import OpseraHook
+
+
+def checked_run_count(value: Any) -> int:
+    """The number of the run to wait for; anything else is refused with an example of what to give."""
+    try:
+        return validation.positive_int(value, "run_count")
+    except OpseraInputError as error:
+        raise OpseraInputError(
+            f"{error}: the sensor waits for one run, given by its number, such as the run count "
+            "OpseraRunPipelineOperator returns: run_count=\"{{ ti.xcom_pull(task_ids='run_pipeline') }}\""
+        ) from None
 
 
 class OpseraPipelineRunSensor(BaseSensorOperator):
@@ -36,7 +47,8 @@ class OpseraPipelineRunSensor(BaseSensorOperator):
     :param pipeline_id: the pipeline's id; templated
     :param pipeline_name: instead of ``pipeline_id``, the pipeline's name in Opsera, looked up in the
         pipeline list when the task runs (Power User role); the id found goes to XCom (``pipeline_id``); templated
-    :param run_count: the run's number, e.g. ``"{{ ti.xcom_pull('run_pipeline') }}"``; templated
+    :param run_count: the run's number, e.g. ``"{{ ti.xcom_pull('run_pipeline') }}"``; templated. Checked when
+        the DAG is parsed (``"latest"`` is refused then), or once rendered
     :param deferrable: wait in the triggerer; default: Airflow's ``[operators] default_deferrable``.
         The trigger polls every ``poke_interval`` seconds (1 to 86400) for at most ``timeout`` seconds
         (more than 0, at most 366 days); other values are refused when the DAG is parsed
@@ -63,7 +75,7 @@ class OpseraPipelineRunSensor(BaseSensorOperator):
         check_reference_at_parse(pipeline_id, pipeline_name)
         self.pipeline_id = pipeline_id
         self.pipeline_name = pipeline_name
-        self.run_count = run_count
+        self.run_count = validation.checked_at_parse(checked_run_count, run_count)
         self.deferrable = default_deferrable() if deferrable is None else deferrable
         if self.deferrable:
             check_trigger_timing(self)
@@ -79,7 +91,7 @@ class OpseraPipelineRunSensor(BaseSensorOperator):
         return OpseraHook(self.opsera_conn_id)
 
     def execute(self, context: Any) -> Any:
-        self.run_count = validation.positive_int(self.run_count, "run_count")
+        self.run_count = checked_run_count(self.run_count)
         self.pipeline_id = resolve_pipeline_id(self.hook, self.pipeline_id, self.pipeline_name, context, self.log)
         publish_run_url(self, context["ti"], self.hook.pipeline_url(self.pipeline_id))
         if self.deferrable:

@@ -246,7 +246,7 @@ class OpseraPipelineRunEventTrigger(OpseraPollingTrigger, BaseEventTrigger):
         if text != refused:  # once per distinct refusal, not once per slow poll
             self.log.error(
                 "%s. No run of it is reported until this is fixed; polling every %g s instead of %g s meanwhile.",
-                text,
+                text.rstrip("."),
                 self.poll_interval * REFUSED_SLOWDOWN,
                 self.poll_interval,
             )

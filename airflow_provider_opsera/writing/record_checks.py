@@ -5,6 +5,7 @@ Opsera stores whatever it is sent, so these run over every record before anythin
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -17,8 +18,11 @@ from airflow_provider_opsera.exceptions import OpseraInputError
 SERVER_MANAGED_FIELDS = ("createdAt", "updatedAt", "__v")
 
 
-def tool_update(tool: Any, tool_id: str) -> tuple[dict[str, Any], list[str]]:
+def tool_update(tool: Any, tool_id: str | None) -> tuple[dict[str, Any], list[str]]:
     """The root properties to send to ``/registry/update`` and the keys dropped from them.
+
+    ``tool_id`` is None when it is not known yet (a template, when the DAG is parsed): ``tool._id`` is
+    then compared with it once it is rendered.
 
     Refuses: a non-dict or empty ``tool``, an ``_id`` other than ``tool_id``, keys that are not
     plain root property names (``configuration.url`` or ``$set`` would be read as a nested path or
@@ -39,7 +43,7 @@ def tool_update(tool: Any, tool_id: str) -> tuple[dict[str, Any], list[str]]:
                 "send the whole root property (e.g. the complete 'configuration' object)"
             )
         if key == "_id":
-            if str(value) != tool_id:
+            if tool_id is not None and str(value) != tool_id:
                 raise OpseraInputError(f"tool._id cannot be changed: the tool is {tool_id}, tool._id is {value!r}")
             dropped.append(key)
         elif key in SERVER_MANAGED_FIELDS:
@@ -106,6 +110,19 @@ ORG_HIERARCHY_FIELDS = ("parent", "child", "parentType", "childType")
 RECORD_SERVER_FIELDS = ("_id", "id", "createdAt", "updatedAt", "__v")
 
 
+class OpseraUnknownFieldsError(OpseraInputError):
+    """A record has keys this provider does not know.
+
+    ``problem`` names them (with a did-you-mean); ``advice`` lists the known fields. A list of
+    records with the same problem is reported with the problem once and the advice once.
+    """
+
+    def __init__(self, problem: str, advice: str):
+        super().__init__(f"{problem}. {advice}")
+        self.problem = problem
+        self.advice = advice
+
+
 def known_fields(
     record: Mapping[str, Any], allowed: Iterable[str], where: str, *, allow_unknown: bool
 ) -> list[str]:
@@ -124,9 +141,12 @@ def known_fields(
         hints.append(f"{key!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
     if allow_unknown:
         return [f"{where}: sending field(s) this provider does not know: {', '.join(hints)}"]
-    raise OpseraInputError(
-        f"{where}: unknown field(s) {', '.join(hints)}. Known fields: {', '.join(allowed)}. "
-        "Opsera would store them as given; pass allow_unknown_fields=True to send them anyway."
+    # the same advice for every item of a list: "project.assets.repositories[3]" is a repository like any other
+    kind = re.sub(r"\[\d+\]", "", where)
+    raise OpseraUnknownFieldsError(
+        f"{where}: unknown field(s) {', '.join(hints)}",
+        f"Known fields of {kind}: {', '.join(allowed)}. "
+        "Opsera would store unknown fields as given; pass allow_unknown_fields=True to send them anyway.",
     )
 
 

@@ -37,6 +37,7 @@ from airflow_provider_opsera.exceptions import (
 )
 from airflow_provider_opsera.writing.diffing import field_differences
 from airflow_provider_opsera.writing.progress import ALREADY_THERE, CREATED, FAILED, PROGRESS_EVERY, SyncProgress
+from airflow_provider_opsera.writing.record_checks import OpseraUnknownFieldsError
 from airflow_provider_opsera.writing.workers import run_jobs
 
 if TYPE_CHECKING:
@@ -48,8 +49,8 @@ IF_EXISTS_CHOICES = ("skip", "fail")
 DEFAULT_MAX_CONCURRENCY = 10
 # More threads than this mostly add 429s; Opsera documents no rate limit to size it by.
 MAX_CONCURRENCY_LIMIT = 64
-# Records named in one log line about a warning many records share.
-NAMED_IN_A_WARNING = 5
+# Records named in one line about a warning or a problem many records share.
+NAMED_IN_A_LINE = 5
 
 # Not about one record: every record after it would fail the same way, so the sync stops.
 STOPS_THE_SYNC = (OpseraAuthenticationError, OpseraPermissionError, OpseraConnectionConfigError)
@@ -207,10 +208,9 @@ def sync_records(
     summary = summary_of(kind, finished, progress.elapsed())
     failures = [(o.label, o.error) for o in finished if o.status == FAILED and o.error is not None]
     if failures:
-        listing = "\n".join(f"  - {label}: {error}" for label, error in failures)
         raise OpseraSyncError(
             f"{len(failures)} of {len(planned)} {kind.plural} failed ({progress.counts()}); "
-            f"re-running is safe, records already created are skipped:\n{listing}",
+            f"re-running is safe, records already created are skipped:\n{problem_listing(kind, failures)}",
             failures=failures,
             summary=summary,
         )
@@ -240,19 +240,46 @@ def check_all(kind: RecordKind, records: list[Any], log: logging.Logger) -> list
             warned.setdefault(warning, []).append(label)
         planned.append(Planned(position, label, body))
     for warning, labels in warned.items():
-        named = ", ".join(labels[:NAMED_IN_A_WARNING])
-        more = len(labels) - NAMED_IN_A_WARNING
-        log.warning("%s (%s%s)", warning, named, f" and {more:,} more" if more > 0 else "")
+        log.warning("%s (%s)", warning, first_few(labels))
     if bad:
-        listing = "\n".join(f"  - {label}: {error}" for label, error in bad)
         summary = summary_of(kind, [Outcome(label, FAILED, error=error) for label, error in bad], 0.0)
         raise OpseraInvalidRecordsError(
             f"{len(bad)} of {len(records)} {kind.plural} failed the checks made before sending; "
-            f"nothing was sent to Opsera:\n{listing}",
+            f"nothing was sent to Opsera:\n{problem_listing(kind, bad)}",
             failures=bad,
             summary={**summary, "total": len(records)},
         )
     return planned
+
+
+def first_few(labels: list[str]) -> str:
+    """The first records of a list that share something, and how many more do."""
+    more = len(labels) - NAMED_IN_A_LINE
+    return ", ".join(labels[:NAMED_IN_A_LINE]) + (f" and {more:,} more" if more > 0 else "")
+
+
+def problem_listing(kind: RecordKind, failures: list[tuple[str, OpseraError]]) -> str:
+    """One line per distinct problem, naming how many records have it and the first few; shared advice once, last.
+
+    200 records with the same misspelt field make one line, not 200 lines that each repeat the known fields.
+    """
+    by_problem: dict[str, list[str]] = {}
+    advice: dict[str, None] = {}  # in first-seen order, each once
+    for label, error in failures:
+        if isinstance(error, OpseraUnknownFieldsError):
+            problem = error.problem
+            advice[error.advice] = None
+        else:
+            problem = str(error)
+        by_problem.setdefault(problem, []).append(label)
+    lines = []
+    for problem, labels in by_problem.items():
+        if len(labels) == 1:
+            lines.append(f"  - {labels[0]}: {problem}")
+        else:
+            which = first_few([label.removeprefix(f"{kind.noun} ") for label in labels])
+            lines.append(f"  - {len(labels):,} {kind.plural} ({which}): {problem}")
+    return "\n".join([*lines, *advice])
 
 
 def chains(kind: RecordKind, planned: list[Planned], *, together: bool) -> list[list[Planned]]:

@@ -43,7 +43,7 @@ def test_a_registry_token_passes_on_the_tool_list(emu, connection_test):
     ok, message = connection_test("registry")
     assert ok is True
     assert "2 tools visible" in message
-    assert "cannot use pipelines, tasks, audit logs or Insights data" in message
+    assert "It has no access to pipelines, tasks, audit logs or Insights data." in message
     assert emu.request_count("GET", "/api/v1/pipeline/pipelines") == 0
 
 
@@ -73,3 +73,13 @@ def test_a_token_with_a_bad_signature_fails(emu, connection_test):
     assert ok is False
     assert "Opsera rejected the token" in message
     assert "401" in message
+
+
+def test_a_prefix_pasted_into_the_password_fails_before_anything_is_sent(emu, connection_test):
+    token = emu.token("admin")
+    ok, message = connection_test(token=f"Bearer {token}")
+    assert ok is False
+    assert "the Password field (\"Personal access token\" in the connection form) starts with 'Bearer '" in message
+    assert "auth_prefix extra (\"Authorization prefix\"), here 'Bearer'" in message
+    assert token not in message
+    assert emu.request_counts() == {}

@@ -156,5 +156,5 @@ def test_a_pipeline_token_is_told_which_scopes_the_data_api_accepts(opsera_conn,
     monkeypatch.setenv("AIRFLOW_CONN_OPSERA_DEFAULT", opsera_conn.connection_json("pipeline"))
     with pytest.raises(OpseraPermissionError) as caught:
         execute(OpseraCreatePersonOperator(task_id="p", person=[{"email": "a@example.com"}, {"email": "b@x.io"}]))
-    assert "the token's scope must be one of: api, api-readonly" in str(caught.value)
+    assert "The token's scope must be one of: api, api-readonly" in str(caught.value)
     assert creates(opsera_conn) == 0

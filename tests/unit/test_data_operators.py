@@ -190,7 +190,7 @@ def test_a_403_names_the_scopes_the_data_api_accepts(requests_mock, context):
     requests_mock.get(f"{DATA}/project/2322345", status_code=403, json={"status": "failed", "message": "forbidden"})
     with pytest.raises(OpseraPermissionError) as caught:
         OpseraCreateProjectOperator(task_id="t", project=PROJECT).execute(context)
-    assert "the token's scope must be one of: api, api-readonly" in str(caught.value)
+    assert "The token's scope must be one of: api, api-readonly" in str(caught.value)
 
 
 def test_unknown_fields_are_sent_with_a_warning_when_allowed(requests_mock, context, captured):

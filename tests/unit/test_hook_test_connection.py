@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 
 import pytest
@@ -50,7 +51,8 @@ def test_a_pipeline_token_below_power_user_passes_and_says_runs_by_id_only(hook_
     assert "valid token (dev@example.com; scope pipeline; role below Power User)" in message
     assert "It can run, stop and reset pipelines; read a run's status and logs; read a pipeline by id." in message
     assert "cannot list pipelines (its owner lacks the Power User role): runs by id only" in message
-    assert "the tool registry, tasks, audit logs or Insights data" in message
+    assert "It has no access to the tool registry, tasks, audit logs or Insights data." in message
+    assert "; use " not in message  # a statement of what the token reaches, not advice
 
 
 def test_a_registry_token_is_tested_on_the_tool_list(hook_with, requests_mock):
@@ -60,7 +62,7 @@ def test_a_registry_token_is_tested_on_the_tool_list(hook_with, requests_mock):
     assert ok is True
     assert "2 tools visible" in message
     assert "It can read tools by id; update tools; list tools." in message
-    assert "cannot use pipelines, tasks, audit logs or Insights data" in message
+    assert "It has no access to pipelines, tasks, audit logs or Insights data." in message
     assert pipelines.call_count == 0
 
 
@@ -124,6 +126,62 @@ def test_an_unreachable_host_fails_naming_it(hook_with, set_conn, token):
     assert "127.0.0.1:9" in message
 
 
+# -- the diagnosis in the log (Airflow's CLI prints only "Connection success!" for a passing test) --
+
+
+@pytest.fixture
+def logged(caplog):
+    """The hook's log lines as (level, text); the hook logs to a plain logger here, whatever Airflow's logging."""
+    logger = logging.getLogger("test.connection_test")
+    caplog.set_level(logging.DEBUG, logger=logger.name)
+
+    def attach(hook):
+        hook._log = logger
+        return hook
+
+    def lines():
+        return [(record.levelname, record.getMessage()) for record in caplog.records if record.name == logger.name]
+
+    attach.lines = lines
+    return attach
+
+
+def test_a_token_that_can_do_everything_is_logged_at_info(hook_with, requests_mock, logged):
+    requests_mock.get(PIPELINES, json=[{"_id": PIPELINE_ID}])
+    hook = logged(hook_with(scoped("api", "admin@example.com")))
+    ok, message = hook.test_connection()
+    assert ok is True
+    assert logged.lines() == [("INFO", f"Opsera connection 'opsera_default': {message}")]
+
+
+def test_a_narrow_token_is_logged_at_warning_with_what_it_cannot_do(hook_with, requests_mock, logged):
+    requests_mock.get(PIPELINES, **FORBIDDEN)
+    hook = logged(hook_with(scoped("pipeline")))
+    ok, message = hook.test_connection()
+    assert ok is True
+    assert logged.lines() == [("WARNING", f"Opsera connection 'opsera_default': {message}")]
+    assert "cannot list pipelines" in message
+
+
+def test_a_token_expiring_within_days_says_so_and_is_logged_at_warning(hook_with, requests_mock, logged):
+    requests_mock.get(PIPELINES, json=[])
+    hook = logged(hook_with(make_jwt(time.time() + 3 * 86400 + 600, scope="api", email="admin@example.com")))
+    ok, message = hook.test_connection()
+    assert ok is True
+    assert "It can make every call this provider makes." in message
+    assert "The Opsera token expires in 3.0 days" in message and "renew it soon" in message
+    diagnosis = [line for line in logged.lines() if line[1].startswith("Opsera connection")]
+    assert diagnosis == [("WARNING", f"Opsera connection 'opsera_default': {message}")]
+
+
+def test_a_failed_test_is_not_logged_as_a_diagnosis(hook_with, requests_mock, logged):
+    requests_mock.get(PIPELINES, status_code=401, json={"message": "invalid token"})
+    hook = logged(hook_with(scoped("pipeline")))
+    ok, _ = hook.test_connection()
+    assert ok is False
+    assert not [line for line in logged.lines() if line[1].startswith("Opsera connection")]
+
+
 # -- the scope table behind the message --
 
 
@@ -166,7 +224,7 @@ def test_the_probe_is_a_list_the_scopes_cover(scopes, probe):
 
 
 def test_a_read_only_pipeline_token_can_read_runs_only():
-    can, cannot = describe_abilities(("pipeline-readonly",), power_user=None)
-    assert can == ["read a run's status and logs"]
-    assert "run, stop and reset pipelines" in cannot
-    assert "use the tool registry, tasks, audit logs or Insights data" in cannot
+    abilities = describe_abilities(("pipeline-readonly",), power_user=None)
+    assert abilities.can == ["read a run's status and logs"]
+    assert "run, stop and reset pipelines" in abilities.cannot
+    assert abilities.no_access == ["the tool registry", "tasks", "audit logs", "Insights data"]

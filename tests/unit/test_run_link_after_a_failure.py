@@ -40,7 +40,8 @@ def link(task) -> str:
 
 
 def test_a_task_that_failed_before_knowing_its_pipeline_has_no_link_and_reads_no_xcom(opsera, no_xcom_reads):
-    op = OpseraRunPipelineOperator(task_id="run_pipeline", pipeline_id="not-an-id")
+    op = OpseraRunPipelineOperator(task_id="run_pipeline", pipeline_id="{{ params.pipeline }}")
+    op.pipeline_id = "not-an-id"  # as the template rendered (a literal one is refused when the DAG is parsed)
     with pytest.raises(OpseraInputError):
         op.execute(make_context())
     assert link(op) == ""
