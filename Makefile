@@ -9,14 +9,24 @@ export AIRFLOW__CORE__LOAD_EXAMPLES ?= False
 
 .PHONY: install test demo e2e matrix matrix-smoke release-check bench soak clean
 
-$(VENV)/.installed-$(AIRFLOW_VERSION): pyproject.toml
+# Two stamps in one virtualenv: what the demo needs (Airflow and the provider), and on top of it
+# what the test tiers need (the test extras: browser, PostgreSQL, packaging tools...).
+RUNTIME_STAMP := $(VENV)/.installed-$(AIRFLOW_VERSION)
+TEST_STAMP := $(VENV)/.installed-$(AIRFLOW_VERSION)-test
+
+$(RUNTIME_STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet "apache-airflow==$(AIRFLOW_VERSION)" -e ".[test]"
+	$(PY) -m pip install --quiet "apache-airflow==$(AIRFLOW_VERSION)" -e .
 	rm -f $(VENV)/.installed-*
 	touch $@
 
-install: $(VENV)/.installed-$(AIRFLOW_VERSION)
+$(TEST_STAMP): $(RUNTIME_STAMP)
+	$(PY) -m pip install --quiet "apache-airflow==$(AIRFLOW_VERSION)" -e ".[test]"
+	touch $@
+
+## The virtualenv for the tests; `make demo` installs only its first half.
+install: $(TEST_STAMP)
 
 ## The whole suite: unit, emulator (real sockets), real Airflow (dag.test and end to end).
 test: install
@@ -25,8 +35,8 @@ test: install
 	$(MAKE) --no-print-directory matrix-smoke
 	$(MAKE) --no-print-directory release-check
 
-## The main job on the embedded emulator, in real Airflow.
-demo: install
+## The main job on the embedded emulator, in real Airflow (installs Airflow and the provider, nothing for the tests).
+demo: $(RUNTIME_STAMP)
 	$(PY) scripts/demo.py
 
 ## Real Airflow 3 processes on PostgreSQL (scheduler, dag-processor, two triggerers, API server) on the emulator, killed and frozen on purpose, and headless Chromium on Airflow's UI.
