@@ -350,6 +350,7 @@ class OpseraCreateOrgHierarchyOperator(_OpseraCreateRecordsOperator):
     :param child_type: the child's level. Templated.
     :param if_exists: ``"skip"`` (default) or ``"fail"``, as for
         :class:`OpseraCreateProjectOperator`.
+    :param allow_unknown_fields: send fields this provider does not know instead of refusing them.
     :param max_concurrency: as for :class:`OpseraCreateProjectOperator`.
     :param return_records: as for :class:`OpseraCreateProjectOperator`.
     :param opsera_conn_id: the Opsera connection.
