@@ -45,11 +45,11 @@ e2e: install
 
 ## Unit, emulator and dag.test() suites on each supported Airflow, each in its own .venv-X.Y.
 MATRIX_VERSIONS ?= 2.11.2 3.0.6 3.3.2
-SMOKE_VERSIONS ?= 2.11.2 3.0.6
+SMOKE_VERSIONS ?= 2.11.2 3.0.6 3.1.8 3.2.2
 matrix:
 	PYTHON=$(PYTHON) scripts/matrix.sh $(MATRIX_VERSIONS)
 
-## Provider info, hook and one dag.test() on the older supported Airflows (part of make test).
+## Provider info, hook and one dag.test() on each older supported Airflow: 2.11, 3.0, 3.1, 3.2 (part of make test).
 matrix-smoke:
 	PYTHON=$(PYTHON) scripts/matrix.sh --smoke $(SMOKE_VERSIONS)
 
