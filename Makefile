@@ -7,10 +7,10 @@ PYTEST_ARGS ?=
 export AIRFLOW_HOME ?= $(CURDIR)/.airflow
 export AIRFLOW__CORE__LOAD_EXAMPLES ?= False
 
-.PHONY: install test demo e2e matrix matrix-smoke release-check bench soak clean
+.PHONY: install test demo docs e2e matrix matrix-smoke release-check bench soak clean
 
 # Two stamps in one virtualenv: what the demo needs (Airflow and the provider), and on top of it
-# what the test tiers need (the test extras: browser, PostgreSQL, packaging tools...).
+# what the test tiers and the docs build need (the test and docs extras: browser, PostgreSQL, Sphinx...).
 RUNTIME_STAMP := $(VENV)/.installed-$(AIRFLOW_VERSION)
 TEST_STAMP := $(VENV)/.installed-$(AIRFLOW_VERSION)-test
 
@@ -22,14 +22,15 @@ $(RUNTIME_STAMP): pyproject.toml
 	touch $@
 
 $(TEST_STAMP): $(RUNTIME_STAMP)
-	$(PY) -m pip install --quiet "apache-airflow==$(AIRFLOW_VERSION)" -e ".[test]"
+	$(PY) -m pip install --quiet "apache-airflow==$(AIRFLOW_VERSION)" -e ".[test,docs]"
 	touch $@
 
-## The virtualenv for the tests; `make demo` installs only its first half.
+## The virtualenv for the tests and the docs; `make demo` installs only its first half.
 install: $(TEST_STAMP)
 
-## The whole suite: unit, emulator (real sockets), real Airflow (dag.test and end to end).
+## The docs build, then the whole suite: unit, emulator (real sockets), real Airflow (dag.test and end to end).
 test: install
+	$(MAKE) --no-print-directory docs
 	$(PY) -m pytest tests --ignore=tests/soak $(PYTEST_ARGS)
 	$(PY) -m pytest tests/soak $(PYTEST_ARGS)
 	$(MAKE) --no-print-directory matrix-smoke
@@ -38,6 +39,10 @@ test: install
 ## The main job on the embedded emulator, in real Airflow (installs Airflow and the provider, nothing for the tests).
 demo: $(RUNTIME_STAMP)
 	$(PY) scripts/demo.py
+
+## The documentation site (Sphinx + MyST) in build/docs/html; warnings, unresolved references included, fail it (part of make test).
+docs: install
+	$(PY) -m sphinx -W --keep-going -n -q -E -b html docs build/docs/html
 
 ## Real Airflow 3 processes on PostgreSQL (scheduler, dag-processor, two triggerers, API server) on the emulator, killed and frozen on purpose, and headless Chromium on Airflow's UI.
 e2e: install
