@@ -27,10 +27,9 @@ exclude_patterns = ["_build"]
 myst_heading_anchors = 3
 myst_enable_extensions = ["colon_fence"]
 
-# autodoc: each class with its documented parameters; the signature stays short, the types go beside the
-# parameters they belong to.
-autodoc_default_options = {"exclude-members": "__init__"}
-autodoc_class_signature = "separated"
+# autodoc: each class with its signature and its documented parameters, the types beside the parameters they
+# belong to.
+autodoc_class_signature = "mixed"
 autodoc_typehints = "description"
 autodoc_typehints_description_target = "documented"
 autodoc_member_order = "bysource"
@@ -38,7 +37,7 @@ autodoc_preserve_defaults = True
 
 html_theme = "alabaster"
 html_title = f"airflow-provider-opsera {release}"
-html_theme_options = {"description": "Apache Airflow provider for Opsera", "fixed_sidebar": True}
+html_theme_options = {"description": "Apache Airflow provider for Opsera", "fixed_sidebar": True, "page_width": "1200px"}
 html_static_path: list[str] = []
 
 # Airflow's own classes (a base class shown with an exception) are documented on Airflow's site, which this
