@@ -7,27 +7,42 @@ PYTEST_ARGS ?=
 export AIRFLOW_HOME ?= $(CURDIR)/.airflow
 export AIRFLOW__CORE__LOAD_EXAMPLES ?= False
 
-.PHONY: install test demo e2e matrix matrix-smoke release-check bench soak clean
+.PHONY: install test demo docs e2e matrix matrix-smoke release-check bench soak clean
 
-$(VENV)/.installed-$(AIRFLOW_VERSION): pyproject.toml
+# Two stamps in one virtualenv: what the demo needs (Airflow and the provider), and on top of it
+# what the test tiers and the docs build need (the test and docs extras: browser, PostgreSQL, Sphinx...).
+RUNTIME_STAMP := $(VENV)/.installed-$(AIRFLOW_VERSION)
+TEST_STAMP := $(VENV)/.installed-$(AIRFLOW_VERSION)-test
+
+$(RUNTIME_STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet "apache-airflow==$(AIRFLOW_VERSION)" -e ".[test]"
+	$(PY) -m pip install --quiet "apache-airflow==$(AIRFLOW_VERSION)" -e .
 	rm -f $(VENV)/.installed-*
 	touch $@
 
-install: $(VENV)/.installed-$(AIRFLOW_VERSION)
+$(TEST_STAMP): $(RUNTIME_STAMP)
+	$(PY) -m pip install --quiet "apache-airflow==$(AIRFLOW_VERSION)" -e ".[test,docs]"
+	touch $@
 
-## The whole suite: unit, emulator (real sockets), real Airflow (dag.test and end to end).
+## The virtualenv for the tests and the docs; `make demo` installs only its first half.
+install: $(TEST_STAMP)
+
+## The docs build, then the whole suite: unit, emulator (real sockets), real Airflow (dag.test and end to end).
 test: install
+	$(MAKE) --no-print-directory docs
 	$(PY) -m pytest tests --ignore=tests/soak $(PYTEST_ARGS)
 	$(PY) -m pytest tests/soak $(PYTEST_ARGS)
 	$(MAKE) --no-print-directory matrix-smoke
 	$(MAKE) --no-print-directory release-check
 
-## The main job on the embedded emulator, in real Airflow.
-demo: install
+## The main job on the embedded emulator, in real Airflow (installs Airflow and the provider, nothing for the tests).
+demo: $(RUNTIME_STAMP)
 	$(PY) scripts/demo.py
+
+## The documentation site (Sphinx + MyST) in build/docs/html; warnings, unresolved references included, fail it (part of make test).
+docs: install
+	$(PY) -m sphinx -W --keep-going -n -q -E -b html docs build/docs/html
 
 ## Real Airflow 3 processes on PostgreSQL (scheduler, dag-processor, two triggerers, API server) on the emulator, killed and frozen on purpose, and headless Chromium on Airflow's UI.
 e2e: install
@@ -35,11 +50,11 @@ e2e: install
 
 ## Unit, emulator and dag.test() suites on each supported Airflow, each in its own .venv-X.Y.
 MATRIX_VERSIONS ?= 2.11.2 3.0.6 3.3.2
-SMOKE_VERSIONS ?= 2.11.2 3.0.6
+SMOKE_VERSIONS ?= 2.11.2 3.0.6 3.1.8 3.2.2
 matrix:
 	PYTHON=$(PYTHON) scripts/matrix.sh $(MATRIX_VERSIONS)
 
-## Provider info, hook and one dag.test() on the older supported Airflows (part of make test).
+## Provider info, hook and one dag.test() on each older supported Airflow: 2.11, 3.0, 3.1, 3.2 (part of make test).
 matrix-smoke:
 	PYTHON=$(PYTHON) scripts/matrix.sh --smoke $(SMOKE_VERSIONS)
 

@@ -45,6 +45,10 @@ pins_for() {
         # FastAPI 0.132+ rejects JSON bodies sent without a Content-Type header, as the
         # in-process Execution API client of Airflow 3.0 does (every dag.test() fails with 422).
         3.0.*) echo "fastapi[standard]<0.132" ;;
+        # Airflow 3.2 caps neither: FastAPI 0.137+ fails to build its Execution API routes (a pydantic
+        # discriminator error), and with svcs 26.2 its in-process Execution API (dag.test()) finds no
+        # 'svcs_registry' on the app and answers every call with 500. Airflow 3.3 pins FastAPI below 0.137.
+        3.2.*) echo "fastapi[standard-no-fastapi-cloud-cli]<0.137 svcs<26.2" ;;
     esac
 }
 

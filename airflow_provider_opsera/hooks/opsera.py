@@ -73,7 +73,11 @@ class OpseraHook(BaseHook):
     Requests share one HTTP session, time out per the connection's ``timeout`` extra,
     and are retried on 429, 5xx and connection errors with backoff, except a call that
     must not be sent twice (a pipeline run, a mapping) once it may have reached Opsera: that raises
-    :class:`OpseraAmbiguousRequestError` for the caller to resolve.
+    :class:`~airflow_provider_opsera.exceptions.OpseraAmbiguousRequestError` for the caller to resolve.
+
+    :param opsera_conn_id: the Airflow connection to Opsera
+    :param retry_policy: how often and how long a failed call is retried (the default suits most uses)
+    :param timeout: seconds per request, instead of the connection's ``timeout`` extra
     """
 
     conn_name_attr = "opsera_conn_id"
@@ -149,7 +153,7 @@ class OpseraHook(BaseHook):
         json: Any = None,
         params: dict[str, Any] | None = None,
     ) -> Any:
-        """Send one API call by its name in :data:`ENDPOINTS`, with retries; return the parsed JSON.
+        """Send one API call by its name in ``client/api.py``'s ``ENDPOINTS``, with retries; return the parsed JSON.
 
         When Opsera refuses the token (401, or it expired), the connection is read again, once:
         if it holds another token by now (it was rotated), the call is sent again with that one.
@@ -310,7 +314,8 @@ class OpseraHook(BaseHook):
     def find_pipeline(self, name: str) -> str:
         """The id of the one pipeline named ``name``, from the pipeline list (needs the Power User role).
 
-        No match or several raise :class:`OpseraPipelineLookupError` naming the candidates.
+        No match or several raise :class:`~airflow_provider_opsera.exceptions.OpseraPipelineLookupError` naming
+        the candidates.
         """
         name = checked_name(name)
         try:

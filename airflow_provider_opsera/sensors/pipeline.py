@@ -54,6 +54,9 @@ class OpseraPipelineRunSensor(BaseSensorOperator):
         (more than 0, at most 366 days); other values are refused when the DAG is parsed
     :param fetch_logs: copy the run's console output into the task log
     :param opsera_conn_id: the Airflow connection to Opsera; templated
+    :param poke_interval: Airflow's sensor argument: seconds between two status reads
+    :param timeout: Airflow's sensor argument: seconds to wait at most; then the task fails and the run goes on
+    :param mode: Airflow's sensor argument: ``poke`` (hold a worker slot) or ``reschedule``
     """
 
     template_fields: Sequence[str] = ("pipeline_id", "pipeline_name", "run_count", "opsera_conn_id")

@@ -42,6 +42,9 @@ class OpseraTaskSensor(BaseSensorOperator):
         (more than 0, at most 366 days); other values are refused when the DAG is parsed
     :param fetch_logs: copy the run's console output (``get_task_logs``) into the task log once it ended
     :param opsera_conn_id: the Airflow connection to Opsera; templated
+    :param poke_interval: Airflow's sensor argument: seconds between two status reads
+    :param timeout: Airflow's sensor argument: seconds to wait at most; then the task fails
+    :param mode: Airflow's sensor argument: ``poke`` (hold a worker slot) or ``reschedule``
     """
 
     template_fields: Sequence[str] = ("opsera_task_id", "opsera_conn_id")
