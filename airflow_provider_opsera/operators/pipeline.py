@@ -92,7 +92,7 @@ class OpseraRunPipelineOperator(_PipelineOperator):
 
     What the task does with its run in every situation (a retry, a Clear, a kill, a
     timeout, a run someone else started) is the table "How a pipeline task behaves" in
-    the README, decided in :mod:`airflow_provider_opsera.waiting.lifecycle`. In short:
+    the README, decided in ``airflow_provider_opsera.waiting.lifecycle``. In short:
     one run per try chain (a retry carries on with it, a Clear starts a new one); a run
     request whose answer was lost is never resent; a stop is sent only for the task's own
     run, while it is still the pipeline's latest and in progress.

@@ -34,7 +34,8 @@ class OpseraTaskSensor(BaseSensorOperator):
     about), so a task whose latest run already ended satisfies the sensor at once.
     Outcomes follow the pipeline sensor's: success on success; a failed run fails the
     task with the last console lines; a stopped run fails it without retries; a
-    paused run is waited through; an unknown status counts as still running.
+    paused run is waited through; an unknown status counts as still running for 10 minutes, then fails
+    the task naming it (map a tenant's statuses in the connection's ``status_map`` extra).
 
     :param opsera_task_id: the Opsera task's id; templated
     :param deferrable: wait in the triggerer; default: Airflow's ``[operators] default_deferrable``.

@@ -11,6 +11,7 @@ older Airflow 3 it lives in memory only.
 from __future__ import annotations
 
 import asyncio
+import collections
 from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
@@ -47,6 +48,12 @@ REPORTED_BY_DEFAULT = ALL_OUTCOMES
 #: after a refusal (401, 403, 404...) or an answer this provider cannot read, polls are this many times further apart
 REFUSED_SLOWDOWN = 10
 
+#: seconds after Airflow's trigger runner took an event before the cursor in the store moves past its run. The
+#: runner hands its events to the triggerer's supervisor, which writes them to the database, within a second or
+#: two; a triggerer that dies before that has its successor read the older cursor and fire the event again
+#: (at least once), and one that dies after it has written nothing that is lost.
+DELIVERY_SETTLES = 30.0
+
 
 def run_outcomes(outcomes: Iterable[str] | str | None) -> list[str] | None:
     """The outcomes to report, checked and sorted (None: all of them)."""
@@ -77,7 +84,10 @@ class RunCursor:
     def __init__(self, accessors: Any, key: str, log: Any) -> None:
         self.key = key
         self.log = log
+        #: the last run dealt with, in memory: the next poll reads the runs after it
         self.position: int | None = None
+        #: the last value written to the store; it stays behind events not yet delivered
+        self.kept: int | None = None
         self._accessors = self._each_accessor(accessors)
 
     @staticmethod
@@ -120,12 +130,31 @@ class RunCursor:
         return min(positions) if positions else None
 
     async def move_to(self, run_count: int) -> None:
-        self.position = run_count
+        """Here in memory and in the store (where the watcher starts, or starts over: also backwards)."""
+        self.position = self.kept = run_count
+        await self._write(run_count)
+
+    async def keep(self, run_count: int) -> None:
+        """Write ``run_count`` to the store: the runs up to it have been dealt with and need no event again.
+
+        Never backwards: another copy of the watcher (after a takeover) may have moved it further.
+        """
+        if self.kept is not None and run_count <= self.kept:
+            return
+        stored = await self.stored()
+        if stored is not None and stored >= run_count:
+            self.kept = stored
+        elif await self._write(run_count):
+            self.kept = run_count
+
+    async def _write(self, run_count: int) -> bool:
         try:
             for accessor in self._accessors:
                 await accessor.aset(self.key, run_count)
         except Exception as error:
             self._store_failed(error)
+            return False
+        return True
 
 
 class OpseraPipelineRunEventTrigger(OpseraPollingTrigger, BaseEventTrigger):
@@ -137,11 +166,14 @@ class OpseraPipelineRunEventTrigger(OpseraPollingTrigger, BaseEventTrigger):
         runs = Asset("opsera://pipelines/<id>", watchers=[AssetWatcher(
             name="deploy_runs", trigger=OpseraPipelineRunEventTrigger(pipeline_id="<id>"))])
 
-    Each event's payload: ``status`` (``success``, ``failed`` or ``stopped``), ``message``
+    Each event's payload: ``status`` (``success``, ``failed``, ``stopped``, or ``unknown`` for a
+    run whose own status still says otherwise once a later run has begun), ``message``
     (Opsera's), ``pipeline_id``, ``run_count`` and ``run_url`` (the pipeline's page in the
-    Opsera portal). Runs are reported in run order, each once; a run that had ended when
-    the watcher first started is not reported. Each poll reads the pipeline's summary (its
-    latest run count) and the status of the runs not yet reported.
+    Opsera portal). Runs are reported in run order, at least once each (the cursor in the
+    asset state store moves past a run ``DELIVERY_SETTLES`` seconds after Airflow took its
+    event); a run that had ended when the watcher first started is not reported. Each poll
+    reads the pipeline's summary (its latest run count) and the status of the runs not yet
+    reported.
 
     Faults never end the watcher: the client retries each request, a poll that still fails
     is logged and the next one comes as usual; a refusal (401, 403, 404) or an answer that
@@ -151,7 +183,7 @@ class OpseraPipelineRunEventTrigger(OpseraPollingTrigger, BaseEventTrigger):
     :param pipeline_id: the pipeline's id (24 hexadecimal characters)
     :param opsera_conn_id: the Airflow connection to Opsera
     :param poll_interval: seconds between two polls, from 1 to 86400 (a day)
-    :param outcomes: the outcomes to report, among ``success``, ``failed`` and ``stopped``
+    :param outcomes: the outcomes to report, among ``success``, ``failed``, ``stopped`` and ``unknown``
         (None: every run that ends); runs with other outcomes are passed over
     """
 
@@ -168,6 +200,8 @@ class OpseraPipelineRunEventTrigger(OpseraPollingTrigger, BaseEventTrigger):
         self._cursor: RunCursor | None = None
         self._watches: dict[int, StatusWatch] = {}
         self._run_url: str | None = None
+        # (run count, when Airflow took its event): events whose delivery the store does not count yet
+        self._delivering: collections.deque[tuple[int, float]] = collections.deque()
 
     def ids(self) -> dict[str, Any]:
         return {"pipeline_id": self.pipeline_id}
@@ -213,6 +247,7 @@ class OpseraPipelineRunEventTrigger(OpseraPollingTrigger, BaseEventTrigger):
         refused: str | None = None
         while True:
             try:
+                await self.keep_delivered()
                 events = await self.poll()
             except Exception as error:  # a watcher logs every failure and carries on
                 refused = self.note_failed_poll(error, failed_polls, refused)
@@ -224,7 +259,22 @@ class OpseraPipelineRunEventTrigger(OpseraPollingTrigger, BaseEventTrigger):
             failed_polls.ok()
             for event in events:
                 yield event
+                self.handed_over(event.payload["run_count"])  # Airflow's runner asks for more once it holds this one
             await self._sleep(schedule.sleep_before_next())
+
+    def handed_over(self, run_count: int) -> None:
+        """Airflow's trigger runner holds the event of ``run_count``; it writes it to the database shortly."""
+        self._delivering.append((run_count, self._clock()))
+
+    async def keep_delivered(self) -> None:
+        """Move the stored cursor up to the runs whose events have been with Airflow for ``DELIVERY_SETTLES`` s."""
+        cursor = self.cursor
+        if cursor.position is None:
+            return
+        now = self._clock()
+        while self._delivering and now - self._delivering[0][1] >= DELIVERY_SETTLES:
+            self._delivering.popleft()
+        await cursor.keep(self._delivering[0][0] - 1 if self._delivering else cursor.position)
 
     def note_failed_poll(self, error: BaseException, failed_polls: FailedPolls, refused: str | None) -> str | None:
         """Log a failed poll; answer the refusal now in force (polls slow down), or None (they go on as usual)."""
@@ -340,17 +390,17 @@ class OpseraPipelineRunEventTrigger(OpseraPollingTrigger, BaseEventTrigger):
         self._watches.pop(run_count, None)
         event_status = ENDED_UNKNOWN if outcome is None else EVENT_STATUS_OF[outcome]
         if event_status not in (self.outcomes or REPORTED_BY_DEFAULT):
-            await cursor.move_to(run_count)
+            cursor.position = run_count
             return None
         # Another triggerer may run a copy of this watcher for a while (it took the trigger over while
-        # this one looked dead): the shared cursor, read just before firing, shows a run it reported.
+        # this one looked dead): the shared cursor, read just before firing, shows a run it delivered.
         stored = await cursor.stored() if cursor.persistent else None
         if stored is not None and stored >= run_count:
             self.log.info("%s run %d was already reported by another triggerer.", self.subject(), run_count)
-            cursor.position = stored
+            cursor.position = cursor.kept = stored
             return None
-        # Moved before the event is handed over: a crash in between loses this event rather than repeating it.
-        await cursor.move_to(run_count)
+        # The store moves past this run only once Airflow holds its event (keep_delivered): at least once.
+        cursor.position = run_count
         return TriggerEvent(
             {
                 "status": event_status,

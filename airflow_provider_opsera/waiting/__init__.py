@@ -1,1 +1,1 @@
-"""Waiting on Opsera runs: what a status means, how a wait rides out faults, how it ends, and re-attaching after a crash."""
+"""Waiting on Opsera runs: the run lifecycle, what a status means, how a wait rides out faults, and how it ends."""

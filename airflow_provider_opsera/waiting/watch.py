@@ -165,7 +165,7 @@ def outcome_error(event_status: str, text: str, console_tail: str = "") -> Excep
 
     A failed run (or a wait that could not read the status) may do better on a retry, so
     it raises a plain AirflowException. A stopped run does not retry: a person stopped
-    it, or this provider did after a timeout (a retry would only re-attach to it).
+    it, or this provider did after a timeout (a retry would only follow it).
     """
     if console_tail:
         text = f"{text}\nLast console lines:\n{console_tail}"

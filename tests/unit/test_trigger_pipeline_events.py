@@ -320,8 +320,9 @@ def test_an_unknown_status_is_not_an_end_and_is_logged_once(clock, task_log):
 def test_the_cursor_survives_a_restart_in_the_asset_state_store(clock):
     opsera = FakeOpsera(run1="running")
     store = Store()
-    first = watch(make_trigger(opsera, store), clock, set_run(opsera, 1, "success"))
+    first = watch(make_trigger(opsera, store), clock, set_run(opsera, 1, "success"), None)
     assert [e["run_count"] for e in first] == [1]
+    assert store.values == {"opsera.pipeline_runs.5fd56d90979ee048ee660624.all.last_run": 1}
     # The triggerer is down while run 2 ends and run 3 starts; a rebuilt trigger reads the same store.
     opsera.runs.update({2: "failed", 3: "running"})
     _, kwargs = make_trigger(opsera).serialize()
@@ -339,30 +340,48 @@ def test_without_a_state_store_a_restart_starts_afresh(clock, task_log):
     assert "kept in memory (no asset state store here)" in task_log.text()
 
 
-def test_two_triggerers_running_the_same_watcher_fire_once_per_run():
+def test_a_triggerer_that_dies_once_airflow_took_an_event_has_its_successor_fire_it_again(clock):
+    """At least once: the store moves past a run only once its event has been with Airflow for a while."""
+    from airflow_provider_opsera.triggers.pipeline_events import DELIVERY_SETTLES
+
+    opsera = FakeOpsera(run1="running")
+    store = Store()
+    first = watch(make_trigger(opsera, store), clock, set_run(opsera, 1, "success"))
+    assert [e["run_count"] for e in first] == [1]  # and the triggerer died before its next poll
+    assert list(store.values.values()) == [0], f"the cursor moved past run 1 within {DELIVERY_SETTLES} s of its event"
+    successor = make_trigger(opsera, store)
+    assert [e["run_count"] for e in watch(successor, clock, None)] == [1]
+
+
+def test_two_triggerers_running_the_same_watcher_repeat_only_what_had_not_settled(clock):
     """A triggerer that took the watcher over while the first one looked dead: both poll for a while."""
+    from airflow_provider_opsera.triggers.pipeline_events import DELIVERY_SETTLES
+
     opsera = FakeOpsera(run1="running")
     store = Store()
     one, other = make_trigger(opsera, store), make_trigger(opsera, store)
+    one._clock = other._clock = clock.time
 
-    async def polls() -> list[list[int]]:
-        fired = []
-        for trigger, change in (
-            (one, None),
-            (other, None),
-            (one, "run 1 ends"),
-            (other, None),
-            (other, "run 2 ends"),
-            (one, None),
-        ):
-            if change == "run 1 ends":
-                opsera.runs[1] = "success"
-            elif change == "run 2 ends":
-                opsera.runs[2] = "failed"
-            fired.append([event.payload["run_count"] for event in await trigger.poll()])
+    async def poll(trigger) -> list[int]:
+        await trigger.keep_delivered()
+        fired = [event.payload["run_count"] for event in await trigger.poll()]
+        for run_count in fired:
+            trigger.handed_over(run_count)
         return fired
 
-    assert asyncio.run(polls()) == [[], [], [1], [], [2], []]
+    async def polls() -> list[list[int]]:
+        fired = [await poll(one), await poll(other)]
+        opsera.runs[1] = "success"
+        fired += [await poll(one), await poll(other)]  # both, before either's delivery settled: a duplicate
+        clock.sleep(DELIVERY_SETTLES)
+        opsera.runs[2] = "failed"
+        fired += [await poll(one)]
+        clock.sleep(DELIVERY_SETTLES)
+        await one.keep_delivered()
+        fired += [await poll(other)]  # run 2's event has settled in the store: not again
+        return fired
+
+    assert asyncio.run(polls()) == [[], [], [1], [1], [2], []]
 
 
 def test_several_assets_on_one_trigger_keep_the_cursor_in_memory(clock, task_log):
