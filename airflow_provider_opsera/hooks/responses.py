@@ -76,7 +76,14 @@ def parse_json(text: str, endpoint: Endpoint, status: int) -> Any:
         ) from None
 
 
-_SHORT_REPR = reprlib.Repr()
+class _RedactedRepr(reprlib.Repr):
+    """A short repr whose strings lose a known secret before they are cut: half a token is still a secret."""
+
+    def repr_str(self, x: str, level: int) -> str:
+        return super().repr_str(redact(x), level)
+
+
+_SHORT_REPR = _RedactedRepr()
 _SHORT_REPR.maxlevel = 3
 _SHORT_REPR.maxstring = _SHORT_REPR.maxother = 60
 

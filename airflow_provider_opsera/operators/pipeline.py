@@ -21,7 +21,7 @@ from airflow_provider_opsera.client.status import OpseraRunStatus, RunOutcome
 from airflow_provider_opsera.client.token import expires_before_wait_ends
 from airflow_provider_opsera.exceptions import OpseraAmbiguousRequestError, OpseraError, OpseraSummaryShapeError
 from airflow_provider_opsera.links.opsera import OpseraPipelineRunLink, publish_run_url, remember_run_url
-from airflow_provider_opsera.waiting.events import checked_event
+from airflow_provider_opsera.waiting.events import CONSOLE_SHOWN_THROUGH, checked_event
 from airflow_provider_opsera.waiting.lifecycle import (
     IN_PROGRESS,
     STATE_UNKNOWN,
@@ -377,6 +377,7 @@ class OpseraRunPipelineOperator(_PipelineOperator):
                 opsera_conn_id=self.opsera_conn_id,
                 poll_interval=self.poll_interval,
                 timeout=self.timeout,
+                fetch_logs=self.fetch_logs,
             ),
             method_name="execute_complete",
         )
@@ -425,6 +426,7 @@ class OpseraRunPipelineOperator(_PipelineOperator):
         """Resume after the deferred wait: copy the console output into the task log, then end like the run."""
         # The event carries the ids: the kwargs given to defer() may not reach this method, and a
         # pipeline given by name is not looked up again.
+        raw_event = event if isinstance(event, dict) else {}
         event = checked_event(
             event,
             subject=f"the wait for a run of Opsera pipeline {self.pipeline_id or self.pipeline_name}",
@@ -438,7 +440,7 @@ class OpseraRunPipelineOperator(_PipelineOperator):
         remember_run_url(self, self.hook.pipeline_url(self.pipeline_id))
         try:
             run = self._follower(self.run_count)
-            run.pull_logs()
+            run.pull_logs(shown_through=raw_event.get(CONSOLE_SHOWN_THROUGH))  # the trigger showed those already
             if status == TIMEOUT:
                 self._fail_after_timeout(message)
             return run.conclude(status, message)

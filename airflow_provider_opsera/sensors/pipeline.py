@@ -12,7 +12,7 @@ from airflow_provider_opsera.client.pipeline_lookup import check_reference_at_pa
 from airflow_provider_opsera.exceptions import OpseraError, OpseraInputError
 from airflow_provider_opsera.links.opsera import OpseraPipelineRunLink, publish_run_url, remember_run_url
 from airflow_provider_opsera.sensors.timing import check_trigger_timing
-from airflow_provider_opsera.waiting.events import checked_event
+from airflow_provider_opsera.waiting.events import CONSOLE_SHOWN_THROUGH, checked_event
 from airflow_provider_opsera.waiting.pipeline_run import PipelineRunFollower
 from airflow_provider_opsera.waiting.watch import EVENT_STATUS_OF, TIMEOUT, FailedPolls
 
@@ -108,6 +108,7 @@ class OpseraPipelineRunSensor(BaseSensorOperator):
                     opsera_conn_id=self.opsera_conn_id,
                     poll_interval=self.poke_interval,
                     timeout=self.timeout,
+                    fetch_logs=self.fetch_logs,
                 ),
                 method_name="execute_complete",
             )
@@ -141,6 +142,7 @@ class OpseraPipelineRunSensor(BaseSensorOperator):
 
     def execute_complete(self, context: Any, event: dict[str, Any] | None = None) -> None:
         """Resume after the deferred wait: copy the console output into the task log, then end like the run."""
+        shown_through = event.get(CONSOLE_SHOWN_THROUGH) if isinstance(event, dict) else None
         event = checked_event(
             event,
             subject=f"the wait for run {self.run_count} of Opsera pipeline {self.pipeline_id or self.pipeline_name}",
@@ -149,7 +151,7 @@ class OpseraPipelineRunSensor(BaseSensorOperator):
         remember_run_url(self, self.hook.pipeline_url(event["pipeline_id"]))
         run = self._follower(event["pipeline_id"], event["run_count"])
         status, message = event["status"], event["message"]
-        run.pull_logs()
+        run.pull_logs(shown_through=shown_through)  # the trigger showed those already
         if status == TIMEOUT:
             raise AirflowSensorTimeout(f"{message} The run was left alone: this sensor did not start it.")
         run.conclude(status, message)

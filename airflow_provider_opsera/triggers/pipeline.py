@@ -6,7 +6,10 @@ from typing import Any
 
 from airflow_provider_opsera.client.status import OpseraRunStatus
 from airflow_provider_opsera.exceptions import OpseraSummaryShapeError
+from airflow_provider_opsera.triggers.live_console import LiveConsole
 from airflow_provider_opsera.triggers.polling import OpseraPollingTrigger
+from airflow_provider_opsera.triggers.settle import runs_in_a_triggerer
+from airflow_provider_opsera.waiting.events import CONSOLE_SHOWN_THROUGH
 from airflow_provider_opsera.waiting.lifecycle import may_stop
 
 
@@ -26,6 +29,8 @@ class OpseraPipelineRunTrigger(OpseraPollingTrigger):
     :param timeout: seconds to wait at most, more than 0 and at most 366 days (None: no limit)
     :param end_time: the absolute deadline (epoch seconds); set from ``timeout`` when
         the trigger is created, and kept as is when it is rebuilt in the triggerer
+    :param fetch_logs: show the run's new console lines in the trigger's log (Airflow shows them in the
+        task's log) as the run moves on; the event says how far they were shown, for the resumed task
     """
 
     def __init__(
@@ -36,13 +41,34 @@ class OpseraPipelineRunTrigger(OpseraPollingTrigger):
         poll_interval: float = 30,
         timeout: float | None = None,
         end_time: float | None = None,
+        fetch_logs: bool = True,
     ) -> None:
         super().__init__(opsera_conn_id=opsera_conn_id, poll_interval=poll_interval, timeout=timeout, end_time=end_time)
         self.pipeline_id = pipeline_id
         self.run_count = int(run_count)
+        self.fetch_logs = fetch_logs
+        self._console: LiveConsole | None = None
 
     def ids(self) -> dict[str, Any]:
         return {"pipeline_id": self.pipeline_id, "run_count": self.run_count}
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        classpath, kwargs = super().serialize()
+        return classpath, {**kwargs, "fetch_logs": self.fetch_logs}
+
+    async def follow(self, hook: Any, answer: tuple[str, str] | None) -> None:
+        if not self.fetch_logs:
+            return
+        if self._console is None:
+            # only a triggerer hands a wait over to another one: dag.test() keeps no note of how far it showed
+            ti = getattr(self, "task_instance", None) if runs_in_a_triggerer(self) else None
+            self._console = LiveConsole(self.pipeline_id, self.run_count, self.log, ti)
+            await self._console.start()
+        await self._console.follow(hook, answer)
+
+    def event_fields(self) -> dict[str, Any]:
+        shown = self._console.shown_through if self._console is not None else None
+        return {CONSOLE_SHOWN_THROUGH: shown} if shown else {}
 
     def subject(self) -> str:
         return f"Opsera pipeline {self.pipeline_id} run {self.run_count}"

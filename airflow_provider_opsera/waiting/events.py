@@ -18,6 +18,10 @@ from airflow_provider_opsera.waiting.watch import ERROR, FAILED, STOPPED, SUCCES
 #: every status the provider's own triggers send to a waiting task
 WAIT_EVENT_STATUSES = frozenset({SUCCESS, FAILED, STOPPED, TIMEOUT, ERROR})
 
+#: the event field naming the newest console record the trigger showed in the task's log (the resumed task goes on
+#: after it)
+CONSOLE_SHOWN_THROUGH = "console_shown_through"
+
 #: an event is stored in Airflow's database and its message read by a person: a few KB at most
 MAX_EVENT_MESSAGE_CHARS = 2000
 

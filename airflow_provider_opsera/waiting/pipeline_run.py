@@ -56,7 +56,9 @@ class PipelineRunFollower:
 
         return run_status(self.hook.get_pipeline_run_status(self.pipeline_id, self.run_count), self.subject)
 
-    def pull_logs(self) -> None:
+    def pull_logs(self, shown_through: Any = None) -> None:
+        """Print the run's new console lines; ``shown_through``: the trigger showed them up to that record."""
+        self.logs.console.shown_elsewhere_through(shown_through)
         if self.fetch_logs:
             self.logs.pull()
 

@@ -117,13 +117,22 @@ class ConsoleLog:
         self.echo = echo
         self._printed: set[Any] = set()
         self._noted_non_records = False
+        self._shown_elsewhere: str | None = None
         self.tail: deque[str] = deque(maxlen=tail_lines)
         self.lines_printed = 0
+        #: the key of the newest console record printed (or shown elsewhere), to hand on to whoever goes on
+        self.shown_through: str | None = None
+
+    def shown_elsewhere_through(self, key: Any) -> None:
+        """The task log already shows the console records up to the one whose key is ``key`` (another process
+        printed them): the next answer's records up to it are taken as printed, not printed again."""
+        self._shown_elsewhere = key if isinstance(key, str) and key else None
 
     def add(self, records_newest_first: Sequence[Any]) -> int:
         """Print what is new in one answer of the logs call; returns the number of lines printed."""
         records = records_newest_first if isinstance(records_newest_first, (list, tuple)) else ()
-        self._note_non_records(records)
+        if not self._take_as_shown(records):  # what was shown elsewhere was noted there too
+            self._note_non_records(records)
         fresh = [r for r in records if is_console_output(r) and _record_key(r) not in self._printed]
         if not fresh:
             return 0
@@ -139,17 +148,39 @@ class ConsoleLog:
             )
         printed = 0
         for record in reversed(fresh):
-            self._printed.add(_record_key(record))
-            label = step_label(record)
-            for line in console_lines(record):
-                text = f"[{label}] {line}"
-                if self.echo:
-                    self.log.info("%s", text)
-                self.tail.append(text)
-                printed += 1
+            printed += self._print(record, echo=self.echo)
         if self.echo:
             self.lines_printed += printed
         return printed
+
+    def _print(self, record: dict[str, Any], *, echo: bool) -> int:
+        key = _record_key(record)
+        self._printed.add(key)
+        if isinstance(key, str):
+            self.shown_through = key
+        label = step_label(record)
+        lines = console_lines(record)
+        for line in lines:
+            text = f"[{label}] {line}"
+            if echo:
+                self.log.info("%s", text)
+            self.tail.append(text)
+        return len(lines)
+
+    def _take_as_shown(self, records: Sequence[Any]) -> bool:
+        """Once: the records up to the one shown elsewhere count as printed (kept for a failure's last lines).
+
+        True when some were: the process that showed them has said what there was to say about them.
+        """
+        marker, self._shown_elsewhere = self._shown_elsewhere, None
+        keys = [_record_key(record) for record in records]
+        if marker is None or marker not in keys:
+            return False  # nothing shown yet, or shown and since cut off by Opsera's record cap: all of it is newer
+        older = [r for r in records[keys.index(marker) :] if is_console_output(r)]
+        for record in reversed(older):
+            if _record_key(record) not in self._printed:
+                self.lines_printed += self._print(record, echo=False)
+        return True
 
     def _note_non_records(self, records: Sequence[Any]) -> None:
         others = [item for item in records if not isinstance(item, dict)]

@@ -34,15 +34,19 @@ def first_event(trigger, emulator) -> dict:
     return asyncio.run(main())
 
 
-def test_pipeline_trigger_follows_a_run_to_success(opsera_conn):
+def test_pipeline_trigger_follows_a_run_to_success_showing_its_console_as_it_goes(opsera_conn, task_log):
     run_count = OpseraHook().run_pipeline(BLANK)["runCount"]
     event = first_event(OpseraPipelineRunTrigger(BLANK, run_count, poll_interval=15), opsera_conn)
+    newest_console_record = OpseraHook().get_pipeline_logs(BLANK, 1, console_only=True)[0]["_id"]
     assert event == {
         "status": "success",
         "message": "Pipeline: Blank Template's Run 1 was successful.",
         "pipeline_id": BLANK,
         "run_count": 1,
+        "console_shown_through": f'"{newest_console_record}"',  # the resumed task goes on after it
     }
+    lines = ["[checkout] Cloning into 'web-portal'...", "[build] Compiled successfully", "[deploy] Deployment complete"]
+    assert task_log.in_order(*lines) and [task_log.count(line) for line in lines] == [1, 1, 1]
 
 
 def test_pipeline_trigger_rides_out_an_outage(opsera_conn):

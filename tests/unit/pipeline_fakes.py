@@ -162,6 +162,8 @@ class FakeAsyncHook:
         self.stops = 0
         self.stop_error = stop_error
         self.latest = latest
+        self.records: list[dict[str, Any]] = []  # the run's log records, newest first
+        self.log_reads = 0
 
     async def settings(self) -> Any:
         from types import SimpleNamespace
@@ -170,6 +172,10 @@ class FakeAsyncHook:
 
     async def get_pipeline(self, pipeline_id: str) -> dict[str, Any]:
         return {"_id": pipeline_id, "workflow": {"run_count": self.latest}}
+
+    async def get_pipeline_logs(self, pipeline_id: str, run_count: int, *, console_only: bool = False) -> list:
+        self.log_reads += 1
+        return list(self.records)
 
     def _next(self) -> Any:
         self.calls += 1
@@ -223,17 +229,27 @@ class TaskLog:
 
 class FakeSupervisor:
     """The triggerer's supervisor as a trigger reaches it (Airflow 3): answers GetTaskStates with ``states``,
-    ``{run_id: {task_id: state}}``, raises it when it is an exception, or never answers (``hang``)."""
+    ``{run_id: {task_id: state}}``, raises it when it is an exception, or never answers (``hang``); keeps the
+    XComs triggers set, by key, in ``xcoms``."""
 
     def __init__(self, states: dict[str, dict] | Exception | None = None, *, hang: bool = False) -> None:
         self.states = states
         self.hang = hang
         self.requests: list = []
+        self.xcoms: dict[str, Any] = {}
 
     async def asend(self, message):
         self.requests.append(message)
         if self.hang:
             await asyncio.Event().wait()
+        kind = type(message).__name__
+        if kind == "SetXCom":
+            self.xcoms[message.key] = message.value
+            return None
+        if kind == "GetXCom":
+            from airflow.sdk.execution_time.comms import XComResult
+
+            return XComResult(key=message.key, value=self.xcoms.get(message.key))
         if isinstance(self.states, Exception):
             raise self.states
         from airflow.sdk.execution_time.comms import TaskStatesResult

@@ -51,6 +51,7 @@ def test_serialises_ids_connection_and_timing_only(trigger_clock):
         "poll_interval": 30.0,
         "timeout": 600.0,
         "end_time": trigger_clock.now + 600,
+        "fetch_logs": True,
     }
 
 
