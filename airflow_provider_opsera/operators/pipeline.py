@@ -19,11 +19,10 @@ from airflow_provider_opsera.client import validation
 from airflow_provider_opsera.client.pipeline_lookup import check_reference_at_parse, resolve_pipeline_id
 from airflow_provider_opsera.client.status import OpseraRunStatus, RunOutcome
 from airflow_provider_opsera.client.token import expires_before_wait_ends
-from airflow_provider_opsera.exceptions import OpseraAmbiguousRequestError, OpseraError, OpseraSummaryShapeError
+from airflow_provider_opsera.exceptions import OpseraAmbiguousRequestError, OpseraError
 from airflow_provider_opsera.links.opsera import OpseraPipelineRunLink, publish_run_url, remember_run_url
 from airflow_provider_opsera.waiting.events import CONSOLE_SHOWN_THROUGH, checked_event
 from airflow_provider_opsera.waiting.lifecycle import (
-    IN_PROGRESS,
     STATE_UNKNOWN,
     TIMED_OUT,
     Begin,
@@ -32,9 +31,9 @@ from airflow_provider_opsera.waiting.lifecycle import (
     RunNote,
     how_to_begin,
     how_to_settle,
-    state_in_answer,
 )
 from airflow_provider_opsera.waiting.pipeline_run import PipelineRunFollower
+from airflow_provider_opsera.waiting.run_facts import PipelineRuns, TaskNote, task_state_now
 from airflow_provider_opsera.waiting.watch import EVENT_STATUS_OF, TIMEOUT, Deadline, FailedPolls, outcome_error
 
 #: seconds a run request is asked again while another run of the pipeline is in progress
@@ -158,18 +157,12 @@ class OpseraRunPipelineOperator(_PipelineOperator):
         self.stop_on_kill = stop_on_kill
         self.durable = durable
         self.run_count: int | None = None
-        self._store: Any = None
+        self._note = TaskNote(None, "", self.log)
         self._ti: Any = None
         self._chain = Chain(None, None)
         self._run_ended = False  # the task saw its run end: nothing of it is left to settle
         self._settled = False  # the try decided what becomes of its run already
         self._reading_opsera = False  # the try is in its wait loop, not in a call to Airflow's supervisor
-
-    # ``task_state_store`` key of the note (waiting/lifecycle.py); the pipeline id keeps a re-templated
-    # id from carrying on with another pipeline's run number.
-    @property
-    def note_key(self) -> str:
-        return f"opsera_run:{self.pipeline_id}"
 
     def execute(self, context: Any) -> int:
         # rendered templates are checked before anything is sent
@@ -198,31 +191,24 @@ class OpseraRunPipelineOperator(_PipelineOperator):
             raise
 
     def _remember_try(self, context: Any) -> None:
-        self._store = context.get("task_state_store") if self.durable else None
         self._ti = context.get("ti")
         self._chain = Chain.of(context)
+        self._note = TaskNote(context.get("task_state_store") if self.durable else None, self.pipeline_id, self.log)
 
     # -- the start of a try: carry on, or start a run (waiting/lifecycle.py decides) --
 
     def _begin(self) -> int:
         """The run this try follows: the chain's own, a new one, or (it succeeded) one to return at once."""
-        latest = self._latest_run()
-        outcomes: dict[int, RunOutcome] = {}
-
-        def outcome_of(run_count: int) -> RunOutcome:
-            if run_count not in outcomes:
-                outcomes[run_count] = self._outcome(run_count)
-            return outcomes[run_count]
-
-        note = self._read_note()
+        runs = PipelineRuns(self.hook, self.pipeline_id, self.log)
+        latest = runs.latest()
         beginning = how_to_begin(
-            note,
+            self._note.read(),
             self._chain,
-            has_store=self._store is not None,
+            has_store=self._note.store is not None,
             later_try_of_chain=self._later_try_of_chain(),
             stop_on_kill=self.stop_on_kill,
             latest=latest,
-            outcome_of=outcome_of,
+            outcome_of=runs.outcome,
         )
         self.log.info("Opsera pipeline %s: %s (%s).", self.pipeline_id, beginning.action.value, beginning.why)
         if beginning.action is Begin.FAIL:
@@ -230,11 +216,10 @@ class OpseraRunPipelineOperator(_PipelineOperator):
         if beginning.action in (Begin.FOLLOW, Begin.RETURN):
             assert beginning.run is not None
             self._run_ended = beginning.action is Begin.RETURN
-            self._note_run(beginning.run)
-            return beginning.run
+            return self._note_run(beginning.run)
         if beginning.action is Begin.STOP_THEN_START and beginning.run is not None:
             self._follower(beginning.run).stop_if_still_ours(beginning.why)
-        return self._start_run(latest)
+        return self._start_run(runs, latest)
 
     def _later_try_of_chain(self) -> bool:
         """A retry rather than the first try since the task was cleared: Airflow sets ``max_tries`` to the try
@@ -243,25 +228,25 @@ class OpseraRunPipelineOperator(_PipelineOperator):
         try_number, max_tries = getattr(ti, "try_number", None) or 1, getattr(ti, "max_tries", None) or 0
         return try_number > max_tries - (self.retries or 0) + 1
 
-    def _start_run(self, latest: int | None) -> int:
+    def _start_run(self, runs: PipelineRuns, latest: int | None) -> int:
         """Ask Opsera for a run, noting the request first; refused while another run is going, ask again later."""
-        from airflow_provider_opsera.hooks.responses import as_text
+        from airflow_provider_opsera.hooks.responses import as_text, run_number
 
         busy = Deadline.after(self.start_timeout, self._clock)
         while True:
-            self._write_note(RunNote(self._chain, requested=True, requested_after=latest))  # before: see the note
+            self._note.write(RunNote(self._chain, requested=True, requested_after=latest))  # before: see the note
             try:
                 answer = self.hook.run_pipeline(self.pipeline_id)
             except OpseraAmbiguousRequestError as error:
-                return self._note_run(self._run_started_despite(error, latest))
+                return self._note_run(self._run_started_despite(error, runs, latest))
             answer = answer if isinstance(answer, dict) else {"message": answer}
-            run_count = answer.get("runCount")
-            if OpseraRunStatus.outcome(answer.get("status")) is not RunOutcome.FAILED and run_count is not None:
-                return self._note_run(self._started_run_count(run_count))
+            if OpseraRunStatus.outcome(answer.get("status")) is not RunOutcome.FAILED and "runCount" in answer:
+                what = f"The runCount Opsera answered to the run request of pipeline {self.pipeline_id}"
+                return self._note_run(run_number(answer["runCount"], f"{what} (a run may have started)"))
             reason = as_text(answer.get("message")) or "no reason given"
-            latest, in_the_way = self._run_in_the_way()
+            latest, in_the_way = runs.in_the_way()
             if in_the_way is None or busy.passed():
-                self._forget_request()
+                self._note.forget()
                 waited = f" (asked for {self.start_timeout:g} s: start_timeout)" if in_the_way is not None else ""
                 raise AirflowException(f"Opsera did not start pipeline {self.pipeline_id}: {reason}{waited}")
             self.log.info(
@@ -276,23 +261,7 @@ class OpseraRunPipelineOperator(_PipelineOperator):
             )
             self._sleep(busy.next_sleep(self.poll_interval))
 
-    def _run_in_the_way(self) -> tuple[int | None, RunOutcome | None]:
-        """The pipeline's latest run count, and that run's outcome when it is in progress (a refusal waits it out)."""
-        try:
-            latest = self._latest_run()
-            outcome = self._outcome(latest) if latest else None
-        except OpseraError as error:  # the refusal is what the task reports; what stood in its way is unknown
-            self.log.warning("Could not read what run of pipeline %s is in progress: %s", self.pipeline_id, error)
-            return None, None
-        return latest, outcome if outcome in IN_PROGRESS else None
-
-    def _started_run_count(self, run_count: Any) -> int:
-        from airflow_provider_opsera.hooks.responses import run_number
-
-        what = f"The runCount Opsera answered to the run request of pipeline {self.pipeline_id} (a run may have started)"
-        return run_number(run_count, what)
-
-    def _run_started_despite(self, error: OpseraAmbiguousRequestError, before: int | None) -> int:
+    def _run_started_despite(self, error: OpseraAmbiguousRequestError, runs: PipelineRuns, before: int | None) -> int:
         """The run request may or may not have reached Opsera: the pipeline's summary tells which."""
         self.log.warning("%s. Reading the pipeline's summary to find out whether a run started.", error)
         if before is None:
@@ -301,7 +270,7 @@ class OpseraRunPipelineOperator(_PipelineOperator):
                 "cannot be told. Check the pipeline in Opsera; the task is not retried, to start no second run."
             ) from error
         try:
-            after = self._latest_run(strict=True)
+            after = runs.latest(strict=True)
         except OpseraError as read_error:
             # the note of the request stays: a retry reads the summary again and follows a run that started
             raise AirflowException(
@@ -313,56 +282,13 @@ class OpseraRunPipelineOperator(_PipelineOperator):
             self.log.warning("Opsera started run %d of pipeline %s: following it.", run_count, self.pipeline_id)
             return run_count
         self.log.error("Opsera's latest run of pipeline %s is still %d: no run started.", self.pipeline_id, before)
-        self._forget_request()
+        self._note.forget()
         raise error
-
-    # -- what the task knows: its note, the pipeline's runs --
-
-    def _latest_run(self, *, strict: bool = False) -> int | None:
-        """The pipeline's latest run count from its summary; None when the summary does not say it."""
-        from airflow_provider_opsera.hooks.responses import latest_run_count
-
-        try:
-            return latest_run_count(self.hook.get_pipeline(self.pipeline_id), self.pipeline_id)
-        except OpseraSummaryShapeError as error:
-            if strict:
-                raise
-            self.log.warning("%s: a lost run request could not be settled (opsera-doctor checks this).", error)
-            return None
-
-    def _outcome(self, run_count: int) -> RunOutcome:
-        from airflow_provider_opsera.hooks.responses import run_status
-
-        answer = self.hook.get_pipeline_run_status(self.pipeline_id, run_count)
-        status, _ = run_status(answer, f"Opsera pipeline {self.pipeline_id} run {run_count}")
-        return OpseraRunStatus.outcome(status, self.hook.settings.status_map)
-
-    def _read_note(self) -> RunNote | None:
-        if self._store is None:
-            return None
-        value = self._store.get(self.note_key)
-        note = RunNote.from_json(value)
-        if value is not None and note is None:
-            self.log.warning("Ignoring %s in task_state_store: %r is not a note this provider wrote.", self.note_key, value)
-        return note
-
-    def _write_note(self, note: RunNote) -> None:
-        """Raises when the store refuses: a try that cannot note its request sends none."""
-        if self._store is not None:
-            self._store.set(self.note_key, note.as_json())
 
     def _note_run(self, run_count: int) -> int:
         self.run_count = run_count
-        self._write_note(RunNote(self._chain, run=run_count))
+        self._note.write(RunNote(self._chain, run=run_count))
         return run_count
-
-    def _forget_request(self) -> None:
-        if self._store is None:
-            return
-        try:
-            self._store.delete(self.note_key)
-        except Exception as error:  # a request note left behind is harmless: a retry reads it against the run count
-            self.log.warning("Could not delete %s from task_state_store: %s", self.note_key, error)
 
     # -- waiting --
 
@@ -465,7 +391,7 @@ class OpseraRunPipelineOperator(_PipelineOperator):
             stop_on_kill=self.stop_on_kill,
             retries_left=retries_left,
             task_state=task_state,
-            has_store=self._store is not None,
+            has_store=self._note.store is not None,
         )
         run = self._follower(self.run_count)
         if not settlement.stop:
@@ -475,41 +401,23 @@ class OpseraRunPipelineOperator(_PipelineOperator):
         if may_note and (stop.sent or ending is Ending.TIMEOUT):
             reason = TIMED_OUT if ending is Ending.TIMEOUT else ending.name.lower()
             try:  # a later try of the chain reads why this one stopped its run
-                self._write_note(RunNote(self._chain, run=self.run_count, stopped=reason))
+                self._note.write(RunNote(self._chain, run=self.run_count, stopped=reason))
             except Exception as error:
                 self.log.warning("Could not note in task_state_store that %s was stopped: %s", run.subject, error)
         return stop.words
 
     def on_kill(self) -> None:
-        """Airflow ended the try while it waited in the worker: stop its run, or leave it, as the lifecycle says."""
+        """Airflow ended the try while it waited in the worker: stop its run, or leave it, as the lifecycle says.
+
+        The task's state is read over the Task SDK from the SIGTERM handler only while the try is in its wait
+        loop: the supervisor's channel takes one request at a time, and a kill that interrupts one would wait
+        on it for ever.
+        """
         if self.run_count is None or self._settled or self._run_ended:
             return
         calls_airflow = self._reading_opsera
-        self._settle(Ending.KILLED, self._task_state_now(), may_note=calls_airflow)
-
-    def _task_state_now(self) -> str:
-        """The task instance's state in Airflow now (marked failed or success, cleared, or retried elsewhere).
-
-        Read over the Task SDK from the SIGTERM handler, only while the try is in its wait loop: the
-        supervisor's channel takes one request at a time, and a kill that interrupts one would wait on it
-        for ever.
-        """
-        ti = self._ti
-        read = getattr(ti, "get_task_states", None)
-        if not self._reading_opsera or read is None:
-            return STATE_UNKNOWN
-        map_index = getattr(ti, "map_index", -1)
-        try:
-            answer = read(
-                dag_id=ti.dag_id,
-                task_ids=[ti.task_id],
-                run_ids=[ti.run_id],
-                map_index=-1 if map_index is None else map_index,
-            )
-        except Exception as error:
-            self.log.warning("Could not read the task instance's state: %s", error)
-            return STATE_UNKNOWN
-        return state_in_answer(answer, ti)
+        state = task_state_now(self._ti, self.log) if calls_airflow else STATE_UNKNOWN
+        self._settle(Ending.KILLED, state, may_note=calls_airflow)
 
 
 def _start_timeout(value: Any) -> float:
