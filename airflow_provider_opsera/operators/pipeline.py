@@ -23,6 +23,7 @@ from airflow_provider_opsera.exceptions import OpseraAmbiguousRequestError, Opse
 from airflow_provider_opsera.links.opsera import OpseraPipelineRunLink, publish_run_url, remember_run_url
 from airflow_provider_opsera.waiting.events import CONSOLE_SHOWN_THROUGH, checked_event
 from airflow_provider_opsera.waiting.lifecycle import (
+    IN_PROGRESS,
     STATE_UNKNOWN,
     TIMED_OUT,
     Begin,
@@ -329,6 +330,7 @@ class OpseraRunPipelineOperator(_PipelineOperator):
             try:
                 with calls_end_by(deadline.end_time, self._clock):  # a read's retries end with the wait
                     status, message = run.read_status()
+                run.pull_logs()  # what the run printed, before what is said of its state
                 outcome = run.watch.observe(status)
             except OpseraError as error:
                 self._reading_opsera = False
@@ -337,7 +339,6 @@ class OpseraRunPipelineOperator(_PipelineOperator):
                 self.log.warning("Reading the status of %s failed; polling on: %s", run.subject, error)
             else:
                 failed_polls.ok()
-                run.pull_logs()
                 self._reading_opsera = False
                 if outcome.is_terminal:
                     self._run_ended = True
@@ -438,15 +439,38 @@ class _PipelineCommandOperator(_PipelineOperator):
 
 
 class OpseraStopPipelineOperator(_PipelineCommandOperator):
-    """Stop a pipeline's current run. Opsera's stop is soft: the current step finishes first.
+    """Stop a pipeline's current run, whoever started it. Opsera's stop is soft: the current step finishes first.
+
+    The pipeline's latest run is read first: when none is in progress (running, or paused at an
+    approval gate), nothing is sent and the log says what the latest run is.
 
     :param pipeline_id: the pipeline's id; templated
     :param pipeline_name: instead of ``pipeline_id``, the pipeline's name, looked up when the task runs; templated
     :param opsera_conn_id: the Airflow connection to Opsera; templated
-    :return: Opsera's answer, e.g. ``{"status": "success", "message": "The pipeline has been stopped."}``
+    :return: Opsera's answer, e.g. ``{"status": "success", "message": "The pipeline has been stopped."}``, with the
+        ``run_count`` it was sent for; or, with nothing in progress, ``{"status": "not running", "message": ...}``
     """
 
     hook_method = "stop_pipeline"
+
+    def execute(self, context: Any) -> Any:
+        self.resolve_pipeline(context)
+        runs = PipelineRuns(self.hook, self.pipeline_id, self.log)
+        latest = runs.latest()
+        outcome = runs.outcome(latest) if latest else None
+        if latest is not None and outcome not in IN_PROGRESS:
+            what = f"its latest run {latest} is {outcome.value}" if outcome else "it has never run"
+            message = f"Pipeline {self.pipeline_id} has no run in progress ({what}): nothing to stop."
+            self.log.info(message)
+            return {"status": "not running", "message": message}
+        answer = self.hook.stop_pipeline(self.pipeline_id)
+        self.log.info(
+            "Asked Opsera to stop run %s of pipeline %s (the current step finishes first): %s",
+            latest if latest is not None else "(the latest)",
+            self.pipeline_id,
+            answer.get("message") if isinstance(answer, dict) else answer,
+        )
+        return {**answer, "run_count": latest} if isinstance(answer, dict) else answer
 
 
 class OpseraResetPipelineOperator(_PipelineCommandOperator):

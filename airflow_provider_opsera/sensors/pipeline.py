@@ -129,10 +129,10 @@ class OpseraPipelineRunSensor(BaseSensorOperator):
             self.log.warning("Reading the status of %s failed; trying again next poke: %s", run.subject, error)
             return False
         self._failed_polls.ok()
-        outcome = run.watch.observe(status)
         streaming = self.mode == "poke"
         if streaming:
-            run.pull_logs()
+            run.pull_logs()  # what the run printed, before what is said of its state
+        outcome = run.watch.observe(status)
         if not outcome.is_terminal:
             return False
         if not streaming:

@@ -4,7 +4,7 @@ Airflow shows a trigger's log lines in its task's log, so a deferred deploy of a
 not a blank log for an hour. Each line reaches the task's log once overall:
 
 * the run's logs are read only when its status answer has changed since the last read (the
-  run has moved on), and once more before the trigger fires: no extra request on a quiet poll;
+  run has moved on, or ended): no extra request on a quiet poll;
 * the newest console record shown so far is kept in an XCom of the task instance
   (``opsera_console_shown_through``), so a triggerer that takes the wait over goes on after it;
 * the event carries it too, so the resumed task prints only what came after.
@@ -47,9 +47,9 @@ class LiveConsole:
         key = self.console.shown_through or self._kept
         return key if key is not None and len(key) <= MAX_KEY_CHARS else None
 
-    async def follow(self, hook: Any, answer: tuple[str, str] | None) -> None:
-        """After a status read (``answer``: its status and message), or before firing (None): print what is new."""
-        if answer is not None and answer == self._last_answer:
+    async def follow(self, hook: Any, answer: tuple[str, str]) -> None:
+        """After a status read (``answer``: its status and message): print what is new, if the run moved on."""
+        if answer == self._last_answer:
             return
         self._last_answer = answer
         try:

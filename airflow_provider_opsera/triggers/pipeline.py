@@ -56,7 +56,7 @@ class OpseraPipelineRunTrigger(OpseraPollingTrigger):
         classpath, kwargs = super().serialize()
         return classpath, {**kwargs, "fetch_logs": self.fetch_logs}
 
-    async def follow(self, hook: Any, answer: tuple[str, str] | None) -> None:
+    async def follow(self, hook: Any, answer: tuple[str, str]) -> None:
         if not self.fetch_logs:
             return
         if self._console is None:

@@ -94,9 +94,9 @@ class OpseraPollingTrigger(BaseTrigger):
     async def stop_remote(self, hook: Any, reason: str) -> None:
         """Stop the watched work, when Opsera offers a way and it is still the work this trigger watches."""
 
-    async def follow(self, hook: Any, answer: tuple[str, str] | None) -> None:
-        """After each status read (``answer``: the status and Opsera's message) and, with None, once before the
-        event of work that ended fires: what a subclass shows of the work meanwhile (the default shows nothing)."""
+    async def follow(self, hook: Any, answer: tuple[str, str]) -> None:
+        """After each status read (``answer``: the status and Opsera's message), before anything is said of it:
+        what a subclass shows of the work meanwhile (the default shows nothing). Raises nothing."""
 
     def event_fields(self) -> dict[str, Any]:
         """What the event carries besides its status, message and ids (the default: nothing)."""
@@ -129,11 +129,6 @@ class OpseraPollingTrigger(BaseTrigger):
 
     def event(self, status: str, message: str) -> TriggerEvent:
         return TriggerEvent({"status": status, "message": event_message(message), **self.ids(), **self.event_fields()})
-
-    async def final_event(self, status: str, message: str) -> TriggerEvent:
-        if status in EVENT_STATUS_OF.values():  # the work ended: what it showed last; not on a timeout or an error
-            await self.follow(self.hook, None)
-        return self.event(status, message)
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         loop = asyncio.get_running_loop()
@@ -175,12 +170,12 @@ class OpseraPollingTrigger(BaseTrigger):
             try:
                 with calls_end_by(deadline.end_time, self._clock):  # a read's retries end with the wait
                     status, message = await self.read_status(hook)
+                await self.follow(hook, (status, message))  # what the work showed, before what is said of it
                 outcome = watch.observe(status)
             except OpseraError as error:
                 if not failed_polls.tolerate(error):
                     unknown = isinstance(error, OpseraUnknownStatusError)
-                    text = str(error) if unknown else f"Could not read the status of {subject}: {error}"
-                    return await self.final_event(ERROR, text)
+                    return self.event(ERROR, str(error) if unknown else f"Could not read the status of {subject}: {error}")
                 self.log.warning(
                     "Reading the status of %s failed (%d in a row, %d tolerated); polling on: %s",
                     subject,
@@ -189,14 +184,13 @@ class OpseraPollingTrigger(BaseTrigger):
                     error,
                 )
             except Exception as error:  # a bug or an unexpected answer: end the wait with its reason
-                return await self.final_event(ERROR, f"Waiting on {subject} failed: {type(error).__name__}: {error}")
+                return self.event(ERROR, f"Waiting on {subject} failed: {type(error).__name__}: {error}")
             else:
                 failed_polls.ok()
                 if outcome.is_terminal:
-                    return await self.final_event(EVENT_STATUS_OF[outcome], message or f"{subject} ended: {status}")
-                await self.follow(hook, (status, message))
+                    return self.event(EVENT_STATUS_OF[outcome], message or f"{subject} ended: {status}")
             if deadline.passed():
-                return await self.final_event(TIMEOUT, f"{subject} did not finish within {self.timeout_text()}.")
+                return self.event(TIMEOUT, f"{subject} did not finish within {self.timeout_text()}.")
             await self._sleep(deadline.next_sleep(schedule.sleep_before_next()))
 
     async def _settings_or_none(self) -> Any:

@@ -85,6 +85,7 @@ def test_paused_at_the_approval_gate_then_approved(opsera_conn, task_log):
     assert operator(EmulatedTime(opsera_conn, approve_later), APPROVAL).execute(make_context()) == 1
     text = task_log.text()
     assert task_log.count("waits for an approval in Opsera") == 1
+    assert task_log.in_order("[build] Finished: SUCCESS", "waits for an approval in Opsera"), "the gate was said first"
     assert "[release] Release published" in text
 
 

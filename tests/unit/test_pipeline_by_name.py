@@ -103,6 +103,7 @@ def test_a_given_id_is_not_looked_up_and_not_pushed(opsera):
 def test_stop_and_reset_by_name_send_the_resolved_id(opsera, cls, url):
     reset = f"{BASE_URL}/api/v1/pipeline/reset"
     opsera.post(reset, json={"status": "success", "message": "The pipeline run status has been reset."})
+    opsera.post(STATUS, [status("running")])  # the stop reads the latest run first: it is in progress
     ti = FakeTI()
     cls(task_id="t", pipeline_name="nightly-billing").execute(make_context(ti))
     assert opsera.last_request.url == (url or reset)

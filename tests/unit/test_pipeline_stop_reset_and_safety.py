@@ -34,11 +34,24 @@ def opsera(set_conn, token, requests_mock):
 )
 def test_stop_and_reset(opsera, task_log, operator, url, message):
     opsera.post(url, json={"status": "success", "message": message})
+    opsera.post(SUMMARY, [summary(3)])
+    opsera.post(STATUS, json={"status": "running", "message": "step 2"})
     op = operator(task_id="t", pipeline_id=PIPELINE_ID)
     assert op.template_fields == ("pipeline_id", "pipeline_name", "opsera_conn_id")
-    assert op.execute(make_context()) == {"status": "success", "message": message}
+    answer = op.execute(make_context())
+    assert {key: answer[key] for key in ("status", "message")} == {"status": "success", "message": message}
     assert opsera.last_request.json() == {"pipelineId": PIPELINE_ID}
     assert message in task_log.text()
+
+
+@pytest.mark.parametrize("latest, status", [(3, "success"), (3, "stopped"), (0, None)])
+def test_a_stop_with_no_run_in_progress_sends_nothing_and_says_so(opsera, task_log, latest, status):
+    opsera.post(SUMMARY, [summary(latest)])
+    opsera.post(STATUS, json={"status": status, "message": ""})
+    answer = OpseraStopPipelineOperator(task_id="t", pipeline_id=PIPELINE_ID).execute(make_context())
+    assert answer["status"] == "not running"
+    assert not any(request.url == STOP for request in opsera.request_history)
+    assert "has no run in progress" in task_log.text() and "The pipeline has been stopped." not in task_log.text()
 
 
 def test_operator_sensor_trigger_and_example_dag_modules_import_light():
