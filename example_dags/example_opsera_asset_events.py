@@ -9,13 +9,14 @@ the run from ``triggering_asset_events``.
 Try it against the local emulator (Airflow 3; the scheduler, the DAG processor and the
 triggerer must run, as in ``airflow standalone``)::
 
-    opsera-emulator --port 8765 --time-scale 30
-    export AIRFLOW_CONN_OPSERA_DEFAULT='{"conn_type": "opsera", "host": "http://127.0.0.1:8765",
-        "password": "<the emulator's admin token>", "extra": {"portal_url": "http://127.0.0.1:8765/portal"}}'
+    # the second line it prints is the whole connection, the admin token in it
+    opsera-emulator --port 8765 --time-scale 30 --print-connection > /tmp/opsera-emulator.out &
+    export AIRFLOW_CONN_OPSERA_DEFAULT="$(sed -n 2p /tmp/opsera-emulator.out)"
     export OPSERA_EXAMPLE_POLL_INTERVAL=5
     airflow dags unpause example_opsera_asset_events
-    # then start runs in Opsera, e.g. the emulator's:
-    curl -X POST http://127.0.0.1:8765/api/v1/pipeline/run -H "Authorization: Bearer <token>" \\
+    # then start runs in Opsera, e.g. the emulator's, with its admin token (GET /_emulator/tokens lists them):
+    TOKEN=$(curl -s http://127.0.0.1:8765/_emulator/tokens | python3 -c 'import json,sys; print(json.load(sys.stdin)["admin"])')
+    curl -X POST http://127.0.0.1:8765/api/v1/pipeline/run -H "Authorization: Bearer $TOKEN" \\
         -H "Content-Type: application/json" -d '{"pipelineId": "5fd56d90979ee048ee660624"}'
 
 The watcher polls every ``OPSERA_EXAMPLE_POLL_INTERVAL`` seconds (10 s when unset); against
