@@ -45,10 +45,33 @@ LISTENING = re.compile(r"Opsera emulator listening on (http://\S+)")
 TRIGGERERS = ("triggerer-1", "triggerer-2")
 #: seconds without a heartbeat after which a triggerer's triggers go to another one (Airflow's default: 30)
 TRIGGERER_HEALTH_THRESHOLD = 20
+#: seconds without a heartbeat after which the scheduler fails (or retries) a task running in a worker (Airflow's
+#: default: 300), and how often it looks (default: 10); a worker's supervisor heartbeats every 5 s
+TASK_HEARTBEAT_TIMEOUT = 30
+TASK_HEARTBEAT_CHECK_INTERVAL = 5
 
 
 class StackError(RuntimeError):
     pass
+
+
+def scenario_pipeline(
+    object_id: str, name: str, stages: int, seconds: float, *, approval_after: int | None = None
+) -> dict[str, Any]:
+    """A seed pipeline of ``stages`` steps of ``seconds`` real seconds each, each printing one console line; with
+    ``approval_after``, an approval gate after that stage, where a run waits until :meth:`Stack.approve`."""
+    steps = [
+        {
+            "name": f"stage {stage}",
+            "tool": "jenkins",
+            "duration": seconds * TIME_SCALE,
+            "console": [f"{name} stage {stage} done"],
+        }
+        for stage in range(1, stages + 1)
+    ]
+    if approval_after is not None:
+        steps.insert(approval_after, {"name": "approval", "tool": "approval", "outcome": "approval"})
+    return {"_id": object_id, "name": name, "owner": "admin@example.com", "type": "sdlc", "steps": steps}
 
 
 def free_port() -> int:
@@ -174,6 +197,7 @@ class Stack:
     _down: set[str] = field(default_factory=set, repr=False)
     _fernet_key: str = field(default="", repr=False)
     _secrets: list[str] = field(default_factory=list, repr=False)
+    _minted: dict[str, str] = field(default_factory=dict, repr=False)
     _stopped: bool = False
 
     # ----- lifecycle
@@ -229,7 +253,7 @@ class Stack:
             # each serves its own trigger logs, so each needs its own port
             self._component_env[name] = {"AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port())}
             self._start_triggerer(name)
-        self.wait_for(self._api_healthy, STARTUP_TIMEOUT, "the Airflow API server and scheduler to be healthy")
+        self.wait_until_healthy()
 
     def _start_postgres(self) -> None:
         self.postgres = Postgres(free_port(), spawn)
@@ -280,11 +304,22 @@ class Stack:
             }
             for n in range(1, 25)
         ]
-        seed["pipelines"] += [takeover, worker_crash, *fan_out]
+        # the run lifecycle's scenarios: one pipeline each, so that each journal holds one scenario's runs
+        lifecycle = {
+            "clear_after_success": scenario_pipeline("e2e0000000000000000000c1", "E2E Clear After Success", 2, 3),
+            "clear_while_deferred": scenario_pipeline("e2e0000000000000000000c3", "E2E Clear While Deferred", 5, 5),
+            "shared": scenario_pipeline("e2e0000000000000000000d3", "E2E Shared Pipeline", 2, 6),
+            "mark_success": scenario_pipeline("e2e0000000000000000000e3", "E2E Mark Success", 3, 5),
+            "worker_takeover": scenario_pipeline(
+                "e2e0000000000000000000f8", "E2E Worker Takeover", 2, 2, approval_after=1
+            ),
+        }
+        seed["pipelines"] += [takeover, worker_crash, *fan_out, *lifecycle.values()]
         self.pipelines = {
             "takeover": takeover["_id"],
             "worker_crash": worker_crash["_id"],
             "fan_out": [p["_id"] for p in fan_out],
+            **{name: pipeline["_id"] for name, pipeline in lifecycle.items()},
         }
         path = self.home / "emulator-seed.json"
         path.write_text(json.dumps(seed, indent=1))
@@ -333,6 +368,11 @@ class Stack:
                 # HA triggerers: a silent triggerer's triggers move to the other within seconds
                 "AIRFLOW__TRIGGERER__JOB_HEARTBEAT_SEC": "1",
                 "AIRFLOW__TRIGGERER__TRIGGERER_HEALTH_CHECK_THRESHOLD": str(TRIGGERER_HEALTH_THRESHOLD),
+                # a worker that lost its heartbeat is retried within a minute, not five
+                "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": str(TASK_HEARTBEAT_TIMEOUT),
+                "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL": str(
+                    TASK_HEARTBEAT_CHECK_INTERVAL
+                ),
                 "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(self.home / "logs"),
                 "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
                 "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
@@ -390,11 +430,11 @@ class Stack:
             raise StackError(f"airflow {' '.join(args)} exited {code}:\n{self.scrub(process.tail())}")
         del self.processes[name]
 
-    def _spawn(self, name: str, args: list[str]) -> None:
+    def _spawn(self, name: str, args: list[str], extra_env: dict[str, str] | None = None) -> None:
         log_path = self.home / f"{name}.log"
         self._commands[name] = args
         log = open(log_path, "a")
-        env = {**self.env, **self._component_env.get(name, {})}
+        env = {**self.env, **self._component_env.get(name, {}), **(extra_env or {})}
         popen = spawn(self._airflow() + args, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=self.home)
         log.close()
         self.processes[name] = Process(name, popen, log_path)
@@ -450,14 +490,21 @@ class Stack:
         if name in self.triggerer_jobs:
             del self.triggerer_jobs[name]
 
-    def restart(self, name: str) -> None:
-        """Start a stopped component again with the same command, as a supervisor would."""
+    def restart(self, name: str, extra_env: dict[str, str] | None = None) -> None:
+        """Start a stopped component again with the same command, as a supervisor would.
+
+        ``extra_env`` changes its settings until it is restarted without them (not for the triggerers).
+        """
         if self.processes[name].alive():
             raise StackError(f"{name} is still running; kill it first")
         if name in TRIGGERERS:
             self._start_triggerer(name)
         else:
-            self._spawn(name, self._commands[name])
+            self._spawn(name, self._commands[name], extra_env)
+
+    def wait_until_healthy(self) -> None:
+        """Every component answers the API server's health check (after a restart, say)."""
+        self.wait_for(self._api_healthy, STARTUP_TIMEOUT, "the Airflow API server and scheduler to be healthy")
 
     def triggerers(self) -> list[str]:
         """The triggerers that run now, by component name."""
@@ -604,13 +651,37 @@ class Stack:
     def emulator_state(self) -> dict[str, Any]:
         return requests.get(f"{self.emulator_url}/_emulator/state", timeout=10).json()
 
-    def opsera(self, path: str, body: dict[str, Any]) -> Any:
-        """A call to the emulated Opsera API with the admin token (which never leaves this process)."""
+    def opsera(self, path: str, body: dict[str, Any], *, as_token: str | None = None) -> Any:
+        """A call to the emulated Opsera API with the admin token, the one Airflow's connection has (or the token
+        named ``as_token``, minted by :meth:`mint_token`); tokens never leave this process."""
+        token = self._secrets[0] if as_token is None else self._minted[as_token]
         answer = requests.post(
-            f"{self.emulator_url}{path}", json=body, headers={"Authorization": f"Bearer {self._secrets[0]}"}, timeout=10
+            f"{self.emulator_url}{path}", json=body, headers={"Authorization": f"Bearer {token}"}, timeout=10
         )
         answer.raise_for_status()
         return answer.json()
+
+    def approve(self, pipeline_id: str) -> dict[str, Any]:
+        """A person lets the pipeline's run waiting at its approval gate go on."""
+        answer = requests.post(f"{self.emulator_url}/_emulator/pipelines/{pipeline_id}/approve", timeout=10)
+        answer.raise_for_status()
+        return answer.json()
+
+    def mint_token(self, name: str) -> str:
+        """A new emulator token, of a person other than Airflow's connection; its name for :meth:`opsera`."""
+        answer = requests.post(f"{self.emulator_url}/_emulator/tokens", json={"name": name}, timeout=10)
+        answer.raise_for_status()
+        self._minted[name] = answer.json()["token"]
+        self._secrets.append(self._minted[name])
+        return name
+
+    def run_journal(self, pipeline_id: str) -> list[dict[str, Any]]:
+        """The pipeline's runs, oldest first, as the emulator's run journal has them: who started each
+        (``started_by_token``: the token's name, ``admin`` for Airflow's connection) and each stop (``stops``:
+        ``by``, ``run_status`` when it came)."""
+        answer = requests.get(f"{self.emulator_url}/_emulator/runs", timeout=10)
+        answer.raise_for_status()
+        return [run for run in answer.json()["runs"] if run["pipeline_id"] == pipeline_id]
 
     def pipeline_run_status(self, pipeline_id: str, run_count: int) -> dict[str, Any]:
         return self.opsera("/api/v1/pipeline/status", {"pipelineId": pipeline_id, "runCount": run_count})
@@ -713,6 +784,11 @@ class Stack:
 
     def set_task_state(self, dag_id: str, run_id: str, task_id: str, state: str) -> Any:
         return self.api("PATCH", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}", json={"new_state": state})
+
+    def clear_task(self, dag_id: str, run_id: str, task_id: str) -> list[dict[str, Any]]:
+        """Clear one task instance as the UI's Clear button does, whatever its state; the task instances cleared."""
+        body = {"dry_run": False, "dag_run_id": run_id, "task_ids": [task_id], "only_failed": False}
+        return self.api("POST", f"/dags/{dag_id}/clearTaskInstances", json=body)["task_instances"]
 
 
 def _plain(value: Any) -> Any:
