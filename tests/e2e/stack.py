@@ -255,6 +255,12 @@ class Stack:
             self._start_triggerer(name)
         self.wait_until_healthy()
 
+    @property
+    def kill_on_handover(self) -> Path:
+        """While this file exists, the delivery test's watcher kills its triggerer the next time it hands an event
+        over (``tests/e2e/plugins/opsera_e2e_watcher.py``), and renames it with ``.fired`` after it."""
+        return self.home / "kill-on-handover"
+
     def _start_postgres(self) -> None:
         self.postgres = Postgres(free_port(), spawn)
         popen = self.postgres.start()
@@ -313,6 +319,7 @@ class Stack:
             "worker_takeover": scenario_pipeline(
                 "e2e0000000000000000000f8", "E2E Worker Takeover", 2, 2, approval_after=1
             ),
+            "watcher_delivery": scenario_pipeline("e2e0000000000000000000a4", "E2E Watcher Delivery", 1, 2),
         }
         seed["pipelines"] += [takeover, worker_crash, *fan_out, *lifecycle.values()]
         self.pipelines = {
@@ -383,6 +390,8 @@ class Stack:
                 "OPSERA_AUDIT_EXPORT_DIR": str(self.home / "audit-export"),
                 # the scenario DAGs read their pipelines from here
                 "OPSERA_E2E_PIPELINES": json.dumps(self.pipelines),
+                # a test creates this file to have the delivery test's watcher kill its triggerer once
+                "OPSERA_E2E_KILL_ON_HANDOVER": str(self.kill_on_handover),
                 "PYTHONUNBUFFERED": "1",
             }
         )
@@ -501,6 +510,17 @@ class Stack:
             self._start_triggerer(name)
         else:
             self._spawn(name, self._commands[name], extra_env)
+
+    def lost(self, name: str, timeout: float = 30) -> None:
+        """A component that a test made end itself: wait until it is gone; :meth:`check_alive` expects it down."""
+        process = self.processes[name]
+        self._down.add(name)
+        try:
+            process.popen.wait(timeout)
+        except subprocess.TimeoutExpired:
+            raise StackError(f"{name} still running {timeout:.0f} s after it was to end itself") from None
+        process.signal_group(signal.SIGKILL)  # whatever of its group outlived it
+        self.triggerer_jobs.pop(name, None)
 
     def wait_until_healthy(self) -> None:
         """Every component answers the API server's health check (after a restart, say)."""
