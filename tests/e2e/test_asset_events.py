@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 
+from airflow_provider_opsera.triggers.pipeline_events import DELIVERY_SETTLES
 from tests.e2e.conftest import example_dag
 
 BLANK_TEMPLATE = "5fd56d90979ee048ee660624"
@@ -58,6 +59,11 @@ def watcher_row(airflow, asset_id: int) -> dict | None:
     return rows[0] if len(rows) == 1 else None
 
 
+def stored_cursor(airflow, asset_id: int) -> dict:
+    store = airflow.api("GET", f"/assets/{asset_id}/state-store")
+    return {entry["key"]: entry["value"] for entry in store["asset_state_store"]}
+
+
 def start_run(airflow) -> int:
     """A person starts the pipeline in Opsera (not Airflow); the run count Opsera gave it."""
     return airflow.opsera("/api/v1/pipeline/run", {"pipelineId": BLANK_TEMPLATE})["runCount"]
@@ -98,6 +104,15 @@ def test_runs_started_in_opsera_each_run_the_asset_scheduled_dag_once(airflow):
         for run in runs:
             assert airflow.wait_for_run(DAG_ID, run["dag_run_id"], timeout=180, interval=2) == "success"
             assert run["run_type"] == "asset_triggered", run
+        # The cursor the watcher keeps in the asset state store (Airflow 3.3), where a restarted triggerer reads
+        # it, moves past a run once Airflow has held its event for DELIVERY_SETTLES seconds (at least once).
+        key = f"opsera.pipeline_runs.{BLANK_TEMPLATE}.all.last_run"
+        airflow.wait_for(
+            lambda: stored_cursor(airflow, asset["id"]) == {key: started[-1]},
+            DELIVERY_SETTLES + 60,
+            f"the stored cursor to move past run {started[-1]}",
+            interval=2,
+        )
 
     # Exactly once each: two Opsera runs, two asset events, two DAG runs, each run on its own event.
     events = asset_events(airflow, asset["id"])[events_before:]
@@ -106,10 +121,6 @@ def test_runs_started_in_opsera_each_run_the_asset_scheduled_dag_once(airflow):
     assert all(event["extra"].get("from_trigger") for event in events)
     runs = consumer_runs(airflow)[runs_before:]
     assert len(runs) == 2
-    # The cursor the watcher keeps in the asset state store (Airflow 3.3), where a restarted triggerer reads it.
-    store = airflow.api("GET", f"/assets/{asset['id']}/state-store")
-    cursor = {entry["key"]: entry["value"] for entry in store["asset_state_store"]}
-    assert cursor == {f"opsera.pipeline_runs.{BLANK_TEMPLATE}.all.last_run": started[-1]}, store
     for run, payload in zip(runs, payloads):
         upstream = airflow.api("GET", f"/dags/{DAG_ID}/dagRuns/{run['dag_run_id']}/upstreamAssetEvents")
         assert [event["extra"]["payload"] for event in upstream["asset_events"]] == [payload]

@@ -159,7 +159,7 @@ def test_a_killed_task_process_is_retried_and_reattaches_to_its_run(airflow):
         airflow, run_id, lambda: delta(airflow, before, RUN) == 1 and delta(airflow, before, STATUS) >= 1, "to wait for its run"
     )
     os.kill(pid, signal.SIGKILL)  # an OOM kill of the task process
-    assert_retried_once_onto_the_first_run(airflow, run_id, before, "Reconnecting to existing job")
+    assert_retried_once_onto_the_first_run(airflow, run_id, before, "an earlier try of this chain started run")
 
 
 def test_a_task_killed_before_it_learns_its_run_count_is_retried_onto_that_run(airflow):
@@ -172,7 +172,7 @@ def test_a_task_killed_before_it_learns_its_run_count_is_retried_onto_that_run(a
 
     pid = task_pid_once(airflow, run_id, lambda: delta(airflow, before, RUN) == 1, "to send its run request")
     os.kill(pid, signal.SIGKILL)
-    assert_retried_once_onto_the_first_run(airflow, run_id, before, "An earlier try started run")
+    assert_retried_once_onto_the_first_run(airflow, run_id, before, "an earlier try started run")
 
 
 def test_a_fan_out_of_24_short_deferred_runs_all_succeed(airflow):
