@@ -1,0 +1,41 @@
+"""Interleavings of a pipeline task with Airflow, a person on the same pipeline and lost answers.
+
+Each test is an interleaving a model of the run lifecycle found, shrunk, against the emulator over real
+sockets; its name says the promise of the README's table "How a pipeline task behaves" it keeps.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from airflow_provider_opsera._compat import AirflowException
+from tests.unit.pipeline_fakes import make_context
+
+from .support import APPROVAL, Client, runs_of
+from .test_pipeline_operator_against_emulator import EmulatedTime, operator
+
+
+def journal(emulator, pipeline_id: str) -> list[tuple[int, str, str, list[str]]]:
+    """Each run of the pipeline: its count, who started it, its status, and who stopped it."""
+    return [
+        (run["run_count"], run["started_by_token"], run["status"], [stop["by"] for stop in run["stops"]])
+        for run in runs_of(emulator.run_journal(), pipeline_id)
+    ]
+
+
+def test_P3_a_stop_whose_answer_was_lost_is_not_resent_to_the_run_someone_started_since(opsera_conn):
+    """The task's run waits at an approval gate until ``timeout``; the stop reaches Opsera (a paused run stops at
+    once) but its answer is lost; while the client would wait to send it again, a person starts the next run."""
+    person = Client(opsera_conn.url, opsera_conn.mint_token("person"))
+    op = operator(EmulatedTime(opsera_conn), APPROVAL, poll_interval=30, timeout=100)
+
+    def person_starts_a_run(seconds: float) -> None:
+        opsera_conn.advance(seconds)
+        person.run(APPROVAL)
+
+    op.hook._sleep = person_starts_a_run
+    opsera_conn.set_fault(route="POST /api/v1/pipeline/stop", kind="drop", count=1)
+    with pytest.raises(AirflowException, match="did not finish within 100 seconds"):
+        op.execute(make_context())
+    assert opsera_conn.request_count("POST", "/api/v1/pipeline/stop") == 1
+    assert journal(opsera_conn, APPROVAL) == [(1, "admin", "stopped", ["admin"])]
