@@ -259,9 +259,9 @@ class OpseraRunPipelineOperator(_PipelineOperator):
             if OpseraRunStatus.outcome(answer.get("status")) is not RunOutcome.FAILED and run_count is not None:
                 return self._note_run(self._started_run_count(run_count))
             reason = as_text(answer.get("message")) or "no reason given"
+            self._forget_request()  # refused: the next run is not this request's, whoever starts it
             latest, in_the_way = self._run_in_the_way()
             if in_the_way is None or busy.passed():
-                self._forget_request()
                 waited = f" (asked for {self.start_timeout:g} s: start_timeout)" if in_the_way is not None else ""
                 raise AirflowException(f"Opsera did not start pipeline {self.pipeline_id}: {reason}{waited}")
             self.log.info(

@@ -9,9 +9,9 @@ from __future__ import annotations
 import pytest
 
 from airflow_provider_opsera._compat import AirflowException
-from tests.unit.pipeline_fakes import make_context
+from tests.unit.pipeline_fakes import FakeStateStore, FakeTI, Killed, make_context
 
-from .support import APPROVAL, Client, runs_of
+from .support import APPROVAL, BLANK, Client, runs_of
 from .test_pipeline_operator_against_emulator import EmulatedTime, operator
 
 
@@ -39,3 +39,30 @@ def test_P3_a_stop_whose_answer_was_lost_is_not_resent_to_the_run_someone_starte
         op.execute(make_context())
     assert opsera_conn.request_count("POST", "/api/v1/pipeline/stop") == 1
     assert journal(opsera_conn, APPROVAL) == [(1, "admin", "stopped", ["admin"])]
+
+
+def test_P1_a_try_that_died_waiting_out_someone_elses_run_leaves_no_request_for_a_clear_to_take_for_its_own(
+    opsera_conn,
+):
+    """A person's run is in progress: the task's request is refused and it waits; it is marked failed in that wait.
+    A person starts the next run, then the task is cleared: the next run is theirs, not the task's."""
+    person = Client(opsera_conn.url, opsera_conn.mint_token("person"))
+    person.run(BLANK)
+    store = FakeStateStore()
+
+    def marked_failed(sleeps: int) -> None:
+        raise Killed
+
+    with pytest.raises(Killed):
+        operator(EmulatedTime(opsera_conn, marked_failed), BLANK, poll_interval=30).execute(
+            make_context(FakeTI(1, max_tries=0), store)
+        )
+    opsera_conn.advance(90)
+    person.run(BLANK)
+    cleared = make_context(FakeTI(2, max_tries=1), store, clear_number=1)
+    assert operator(EmulatedTime(opsera_conn), BLANK, poll_interval=30).execute(cleared) == 3
+    assert journal(opsera_conn, BLANK) == [
+        (1, "person", "success", []),
+        (2, "person", "success", []),
+        (3, "admin", "success", []),
+    ]
