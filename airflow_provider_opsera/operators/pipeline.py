@@ -275,6 +275,7 @@ class OpseraRunPipelineOperator(_PipelineOperator):
                 self.start_timeout,
             )
             self._sleep(busy.next_sleep(self.poll_interval))
+            latest = self._latest_run()  # that run may have ended and another begun while the task slept
 
     def _run_in_the_way(self) -> tuple[int | None, RunOutcome | None]:
         """The pipeline's latest run count, and that run's outcome when it is in progress (a refusal waits it out)."""

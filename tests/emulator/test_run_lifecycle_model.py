@@ -66,3 +66,24 @@ def test_P1_a_try_that_died_waiting_out_someone_elses_run_leaves_no_request_for_
         (2, "person", "success", []),
         (3, "admin", "success", []),
     ]
+
+
+def test_S3_a_lost_answer_after_waiting_out_someone_elses_run_is_settled_against_the_count_read_after_the_wait(
+    opsera_conn,
+):
+    """The task waits out a person's run; while it sleeps, that run ends and the person starts the next. The task's
+    next request is refused and its answer lost: the person's new run is not the task's."""
+    person = Client(opsera_conn.url, opsera_conn.mint_token("person"))
+    person.run(BLANK)
+
+    def person_starts_the_next_run(sleeps: int) -> None:
+        if sleeps == 2:  # 120 s: the person's run 1 ended at 90 s
+            person.run(BLANK)
+            opsera_conn.set_fault(route="POST /api/v1/pipeline/run", kind="drop", count=1)
+
+    op = operator(EmulatedTime(opsera_conn, person_starts_the_next_run), BLANK, poll_interval=60)
+    with pytest.raises(AirflowException, match="may or may not have been carried out"):
+        op.execute(make_context(FakeTI(1, max_tries=1)))
+    opsera_conn.advance(90)
+    assert journal(opsera_conn, BLANK) == [(1, "person", "success", []), (2, "person", "success", [])]
+    assert len(opsera_conn.run_journal()["refused_run_requests"]) == 3
