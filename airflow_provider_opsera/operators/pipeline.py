@@ -465,6 +465,7 @@ class OpseraRunPipelineOperator(_PipelineOperator):
             retries_left=retries_left,
             task_state=task_state,
             has_store=self._store is not None,
+            can_note=may_note,
         )
         run = self._follower(self.run_count)
         if not settlement.stop:

@@ -87,3 +87,24 @@ def test_S3_a_lost_answer_after_waiting_out_someone_elses_run_is_settled_against
     opsera_conn.advance(90)
     assert journal(opsera_conn, BLANK) == [(1, "person", "success", []), (2, "person", "success", [])]
     assert len(opsera_conn.run_journal()["refused_run_requests"]) == 3
+
+
+def test_K8_a_try_taken_over_while_it_notes_its_run_leaves_the_run_to_its_retry(opsera_conn):
+    """Airflow gives up on a try whose heartbeat was lost and retries it; the try is terminated while it writes the
+    note of the run it just started (on_kill cannot read the task's state then, nor note a stop)."""
+    op = operator(EmulatedTime(opsera_conn), BLANK)
+    store = FakeStateStore()
+    write = store.set
+
+    def terminated_while_noting_the_run(key: str, value: dict, **kwargs) -> None:
+        if "run" in value:
+            op.on_kill()
+            raise Killed
+        write(key, value, **kwargs)
+
+    store.set = terminated_while_noting_the_run
+    with pytest.raises(Killed):
+        op.execute(make_context(FakeTI(1, max_tries=1, state="up_for_retry"), store))
+    retry = FakeStateStore(**store.values)
+    assert operator(EmulatedTime(opsera_conn), BLANK).execute(make_context(FakeTI(2, max_tries=1), retry)) == 1
+    assert journal(opsera_conn, BLANK) == [(1, "admin", "success", [])]
