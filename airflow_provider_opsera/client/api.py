@@ -81,7 +81,8 @@ ENDPOINTS: dict[str, Endpoint] = {
         _e("pipeline_run", "POST", "/api/v1/pipeline/run", *_PIPELINE_WRITE, idempotent=False),
         _e("pipeline_status", "POST", "/api/v1/pipeline/status", *_PIPELINE_RUN_READ),
         _e("pipeline_reset", "POST", "/api/v1/pipeline/reset", *_PIPELINE_WRITE),
-        _e("pipeline_stop", "POST", "/api/v1/pipeline/stop", *_PIPELINE_WRITE),
+        # a stop addresses whatever run is going: resent after a lost answer, it may stop the next one
+        _e("pipeline_stop", "POST", "/api/v1/pipeline/stop", *_PIPELINE_WRITE, idempotent=False),
         _e("pipeline_summary", "POST", "/api/v1/pipeline/summary", *_PIPELINE_READ, body_cap=RECORD_BODY_CAP),
         _e("pipeline_logs", "POST", "/api/v1/pipeline/logs", *_PIPELINE_RUN_READ, body_cap=LOG_BODY_CAP),
         _e(

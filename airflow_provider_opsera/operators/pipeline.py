@@ -245,9 +245,9 @@ class OpseraRunPipelineOperator(_PipelineOperator):
                 what = f"The runCount Opsera answered to the run request of pipeline {self.pipeline_id}"
                 return self._note_run(run_number(answer["runCount"], f"{what} (a run may have started)"))
             reason = as_text(answer.get("message")) or "no reason given"
+            self._note.forget()  # refused: the next run is not this request's, whoever starts it
             latest, in_the_way = runs.in_the_way()
             if in_the_way is None or busy.passed():
-                self._note.forget()
                 waited = f" (asked for {self.start_timeout:g} s: start_timeout)" if in_the_way is not None else ""
                 raise AirflowException(f"Opsera did not start pipeline {self.pipeline_id}: {reason}{waited}")
             self.log.info(
@@ -261,6 +261,7 @@ class OpseraRunPipelineOperator(_PipelineOperator):
                 self.start_timeout,
             )
             self._sleep(busy.next_sleep(self.poll_interval))
+            latest = runs.latest()  # that run may have ended and another begun while the task slept
 
     def _run_started_despite(self, error: OpseraAmbiguousRequestError, runs: PipelineRuns, before: int | None) -> int:
         """The run request may or may not have reached Opsera: the pipeline's summary tells which."""
@@ -393,6 +394,7 @@ class OpseraRunPipelineOperator(_PipelineOperator):
             retries_left=retries_left,
             task_state=task_state,
             has_store=self._note.store is not None,
+            can_note=may_note,
         )
         run = self._follower(self.run_count)
         if not settlement.stop:

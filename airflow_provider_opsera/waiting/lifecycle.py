@@ -237,11 +237,13 @@ def how_to_settle(
     task_state: str = STATE_UNKNOWN,
     in_triggerer: bool = False,
     has_store: bool = True,
+    can_note: bool = True,
 ) -> Settlement:
     """Whether a try that ends while its run goes on stops that run, or leaves it (to a later try, or to a person).
 
     ``task_state`` is the task instance's state read as the try is killed (``cleared`` when a Clear
-    removed it, ``unknown`` when it could not be read).
+    removed it, ``unknown`` when it could not be read). ``can_note``: the try can still note a stop in
+    ``task_state_store`` (not when the kill interrupted a call to Airflow).
     """
     if not stop_on_kill:
         return Settlement(False, "stop_on_kill is off")
@@ -251,15 +253,17 @@ def how_to_settle(
         if retries_left:
             return Settlement(False, "the try failed while the run went on; the next try follows the run")
         return Settlement(True, "the task's last try failed while the run went on")
-    return _after_a_kill(task_state, in_triggerer=in_triggerer, has_store=has_store)
+    return _after_a_kill(task_state, in_triggerer=in_triggerer, has_store=has_store, can_note=can_note)
 
 
-def _after_a_kill(task_state: str, *, in_triggerer: bool, has_store: bool) -> Settlement:
+def _after_a_kill(task_state: str, *, in_triggerer: bool, has_store: bool, can_note: bool) -> Settlement:
     if task_state == "success":
         return Settlement(False, "the task was marked success: the run is left to finish")
     if task_state == STATE_UNKNOWN:
         if in_triggerer:  # also called on the stale copy of a trigger another triggerer took over
             return Settlement(False, "the task instance's state could not be read, so it may still be waiting elsewhere")
+        if has_store and not can_note:  # a retry would take a stop it finds no note of for someone else's
+            return Settlement(False, "the kill came during a call to Airflow: the task's state cannot be read nor a stop noted")
         return Settlement(True, "the task was killed (its state could not be read)")
     if task_state == "deferred" and in_triggerer:
         return Settlement(
