@@ -12,11 +12,15 @@ from soak.invariants import Violation
 
 INVARIANTS = (
     "one run per try chain",
+    "every Clear of an ended task yields one new run",
+    "a Clear while the run goes on replaces it",
     "no run left running",
+    "no run stopped that no task owned",
+    "a stop only while its run is the latest and in progress",
     "no healthy run stopped",
     "task state follows the run",
     "no run outside a task",
-    "every asset event once per finished run",
+    "every finished run has its asset event",
     "every case ran",
     "no token in any log",
 )
@@ -62,8 +66,10 @@ def write_report(out: Path, summary: dict[str, Any], violations: list[Violation]
             lines += [f"### {number}. {violation.invariant}: {violation.what}", "", where, ""]
             if violation.timeline:
                 lines += ["```", *violation.timeline, "```", ""]
-    lines += ["", "## Every DAG run", "", "| # | scenario | DAG run | pipeline runs (outcome) | task tries | task |",
-              "|---|---|---|---|---|---|", *cases]
+    lines += ["", "## Every DAG run", "",
+              "| # | scenario | DAG run | Clears (task state, try) | pipeline runs (outcome) | people's runs meanwhile "
+              "| task tries | task |",
+              "|---|---|---|---|---|---|---|---|", *cases]
     path = out / "report.md"
     path.write_text("\n".join(lines) + "\n")
     return path
