@@ -245,9 +245,9 @@ class OpseraRunPipelineOperator(_PipelineOperator):
                 what = f"The runCount Opsera answered to the run request of pipeline {self.pipeline_id}"
                 return self._note_run(run_number(answer["runCount"], f"{what} (a run may have started)"))
             reason = as_text(answer.get("message")) or "no reason given"
+            self._note.forget()  # refused: no request is in flight while the try waits (the next run is not its)
             latest, in_the_way = runs.in_the_way()
             if in_the_way is None or busy.passed():
-                self._note.forget()
                 waited = f" (asked for {self.start_timeout:g} s: start_timeout)" if in_the_way is not None else ""
                 raise AirflowException(f"Opsera did not start pipeline {self.pipeline_id}: {reason}{waited}")
             self.log.info(
