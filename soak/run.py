@@ -121,7 +121,9 @@ def _soak(stack: Stack, chaos: Chaos, minutes, seed, out, concurrency, pace, log
     roots = [stack.home] + ([stack.postgres.log_path.parent / "postgres.log"] if stack.postgres else [])
     violations += tokens_in_logs([r for r in roots if r.is_dir()], stack.emulator_tokens())
     summary = _summary(evidence, workload, journal, tries, events, chaos, minutes, seed, started, violations)
-    path = write_report(out, summary, violations, samples, chaos.events, case_rows(evidence))
+    actions = [(clear.wall, f"Clear of a {clear.kind} task") for case in workload.cases for clear in case.clears]
+    actions += [(case.mark.wall, f"marked {case.mark.state}") for case in workload.cases if case.mark is not None]
+    path = write_report(out, summary, violations, samples, chaos.events, actions, case_rows(evidence))
     _keep_evidence(out, workload, journal, tries, events, chaos)
     _keep_logs(stack, out)
     log(f"soak: {len(violations)} invariant violations; report in {path}")
@@ -140,6 +142,7 @@ def _sample(emulator: str, samples: list[dict], next_sample: float) -> float:
             "wall": time.time(),
             "active": sum(run["active"] for run in journal["runs"]),
             "started": len(journal["runs"]),
+            "people": sum(run["started_by_token"] in PEOPLE for run in journal["runs"]),
             "faults": sum(journal["faults_injected"].values()),
         }
     )
