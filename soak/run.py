@@ -17,9 +17,9 @@ from typing import Any
 import requests
 
 from soak.chaos import Chaos
-from soak.invariants import AIRFLOW_TOKEN, Evidence, asset_events, case_rows, check, tokens_in_logs
+from soak.invariants import Evidence, asset_events, case_rows, check, tokens_in_logs
 from soak.report import write_report
-from soak.seed import soak_seed, watched_pipeline
+from soak.seed import AIRFLOW_TOKEN, OUTSIDE_TOKEN, PEOPLE, soak_seed, watched_pipeline
 from soak.workload import Workload
 from tests.e2e.stack import TIME_SCALE, TRIGGERERS, Stack
 
@@ -92,6 +92,7 @@ def _soak(stack: Stack, chaos: Chaos, minutes, seed, out, concurrency, pace, log
     if not link.exists():
         link.symlink_to(SOAK_DIR / "dags" / "soak_dags.py")
     workload = Workload(stack, random.Random(seed), concurrency, pace)
+    workload.people.mint_tokens()
     workload.unpause()
     samples: list[dict] = []
     started = time.time()
@@ -116,11 +117,13 @@ def _soak(stack: Stack, chaos: Chaos, minutes, seed, out, concurrency, pace, log
     violations = check(evidence, workload.watched)
     events = _asset_events(stack)
     watched_runs = [run for run in journal["runs"] if run["pipeline_id"] == workload.watched]
-    violations += asset_events(watched_runs, events, workload.watcher_live_wall)
+    violations += asset_events(watched_runs, events, workload.watcher_live_wall, chaos.events)
     roots = [stack.home] + ([stack.postgres.log_path.parent / "postgres.log"] if stack.postgres else [])
     violations += tokens_in_logs([r for r in roots if r.is_dir()], stack.emulator_tokens())
     summary = _summary(evidence, workload, journal, tries, events, chaos, minutes, seed, started, violations)
-    path = write_report(out, summary, violations, samples, chaos.events, case_rows(evidence))
+    actions = [(clear.wall, f"Clear of a {clear.kind} task") for case in workload.cases for clear in case.clears]
+    actions += [(case.mark.wall, f"marked {case.mark.state}") for case in workload.cases if case.mark is not None]
+    path = write_report(out, summary, violations, samples, chaos.events, actions, case_rows(evidence))
     _keep_evidence(out, workload, journal, tries, events, chaos)
     _keep_logs(stack, out)
     log(f"soak: {len(violations)} invariant violations; report in {path}")
@@ -139,6 +142,7 @@ def _sample(emulator: str, samples: list[dict], next_sample: float) -> float:
             "wall": time.time(),
             "active": sum(run["active"] for run in journal["runs"]),
             "started": len(journal["runs"]),
+            "people": sum(run["started_by_token"] in PEOPLE for run in journal["runs"]),
             "faults": sum(journal["faults_injected"].values()),
         }
     )
@@ -149,6 +153,7 @@ def _keep_evidence(out: Path, workload: Workload, journal, tries, events, chaos:
     """Everything the checks read, as JSON next to the report, to look into a violation afterwards."""
     evidence = {
         "cases": [asdict(case) for case in workload.cases],
+        "people_requests": dict(workload.people.requests),
         "journal": journal,
         "tries": tries,
         "asset_events": events,
@@ -171,14 +176,16 @@ def _keep_logs(stack: Stack, out: Path) -> None:
 
 
 def _asset_events(stack: Stack) -> list[dict]:
-    """The payloads of the watcher's asset events, from the metadata database."""
+    """The payloads of the watcher's asset events, from the metadata database, each with when Airflow took it
+    (``received_wall``)."""
     rows = stack.query(
-        "SELECT ae.extra FROM asset_event ae JOIN asset a ON a.id = ae.asset_id WHERE a.name = 'soak_watched_runs'"
+        "SELECT ae.extra, ae.timestamp FROM asset_event ae JOIN asset a ON a.id = ae.asset_id "
+        "WHERE a.name = 'soak_watched_runs'"
     )
     payloads = []
     for row in rows:
         extra = json.loads(row["extra"]) if isinstance(row["extra"], str) else row["extra"] or {}
-        payloads.append(extra.get("payload", extra))
+        payloads.append({**extra.get("payload", extra), "received_wall": row["timestamp"].timestamp()})
     return payloads
 
 
@@ -221,13 +228,26 @@ def _summary(evidence, workload, journal, tries, events, chaos, minutes, seed, s
         if key not in finals or row["try_number"] > finals[key]["try_number"]:
             finals[key] = row
     tasks_by_state = Counter(row["state"] for row in finals.values())
+    refused = Counter("Airflow" if r["token"] == AIRFLOW_TOKEN else "people" if r["token"] in PEOPLE else "others"
+                      for r in journal["refused_run_requests"])
+    people_runs = [run for run in runs if run["started_by_token"] in PEOPLE]
+    clears = Counter(clear.kind for case in workload.cases for clear in case.clears)
+    marks = Counter(case.mark.state for case in workload.cases if case.mark is not None)
     counts: dict[str, Any] = {
         "DAG runs (cases)": len(workload.cases),
         **{f"cases: {name}": n for name, n in sorted(Counter(c.scenario for c in workload.cases).items())},
         "pipeline runs started by Airflow": sum(run["started_by_token"] == AIRFLOW_TOKEN for run in runs),
-        "pipeline runs started outside Airflow": sum(run["started_by_token"] != AIRFLOW_TOKEN for run in runs),
+        "pipeline runs started by people": len(people_runs),
+        "pipeline runs started by people while a DAG run held the pipeline": sum(
+            evidence.owner(run["pipeline_id"], run["started_wall"]) is not None for run in people_runs
+        ),
+        "pipeline runs started outside Airflow for the sensors and the asset watcher": sum(
+            run["started_by_token"] == OUTSIDE_TOKEN for run in runs
+        ),
         **{f"pipeline runs ended {status}": n for status, n in sorted(by_outcome.items())},
-        "run requests refused by Opsera": len(journal["refused_run_requests"]),
+        "run requests by people": sum(workload.people.requests.values()),
+        "run requests refused by Opsera (a run in progress): Airflow's": refused["Airflow"],
+        "run requests refused by Opsera (a run in progress): people's": refused["people"],
         "tasks that failed before any run started": sum(
             1 for case in workload.cases if case.action != "outside" and not evidence.runs(case)
             and (evidence.final_try(case) or {}).get("state") == "failed"
@@ -237,7 +257,10 @@ def _summary(evidence, workload, journal, tries, events, chaos, minutes, seed, s
         ),
         "task tries": len(tries),
         **{f"tasks ended {state}": n for state, n in sorted(tasks_by_state.items(), key=lambda i: str(i[0]))},
-        "tasks marked failed by a person": sum(c.marked_failed_wall is not None for c in workload.cases),
+        **{f"tasks marked {state} by a person": marks[state] for state in ("failed", "success")},
+        **{f"Clears of a {kind} task": clears[kind] for kind in ("running", "deferred", "success", "failed")},
+        **{f"Clears of a {kind} task": n for kind, n in sorted(clears.items())
+           if kind not in ("running", "deferred", "success", "failed")},
         "approvals given": sum(len(run["approvals"]) for run in runs),
         "runs of the watched pipeline (asset watcher)": sum(run["pipeline_id"] == workload.watched for run in runs),
         "asset events": len(events),

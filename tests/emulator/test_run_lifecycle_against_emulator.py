@@ -125,6 +125,43 @@ def test_S2_P1_a_run_someone_else_started_is_waited_out_never_stopped(opsera_con
     assert "while its run 1 is in_progress" in task_log.text()
 
 
+def _killed_while_it_waits_out_a_persons_run(opsera_conn, person: Client, ti: FakeTI, store: FakeStateStore) -> None:
+    """The try is refused a run while the person's run 1 goes on (S2) and ends in its wait; run 1 ends and the
+    person starts run 2 before the next try of the task begins."""
+    assert person.run(BLANK)["runCount"] == 1
+
+    def killed(sleeps: int) -> None:
+        raise Killed
+
+    with pytest.raises(Killed):
+        operator(EmulatedTime(opsera_conn, killed), BLANK, poll_interval=30).execute(make_context(ti, store))
+    opsera_conn.advance(120)
+    assert person.run(BLANK)["runCount"] == 2
+
+
+def test_S2_R7_a_retry_after_a_try_killed_while_it_waited_out_a_persons_run_starts_its_own(opsera_conn):
+    person, store = Client(opsera_conn.url, opsera_conn.mint_token("person")), FakeStateStore()
+    _killed_while_it_waits_out_a_persons_run(opsera_conn, person, FakeTI(1, max_tries=1), store)
+
+    assert operator(EmulatedTime(opsera_conn), BLANK, poll_interval=30).execute(make_context(FakeTI(2, 1), store)) == 3
+    runs = journal(opsera_conn, BLANK)
+    assert [(run["started_by_token"], run["status"], run["stops"]) for run in runs] == [
+        ("person", "success", []), ("person", "success", []), ("admin", "success", [])
+    ]
+
+
+def test_S2_C4_a_clear_while_the_task_waited_out_a_persons_run_never_stops_the_persons_next_one(opsera_conn):
+    person, store = Client(opsera_conn.url, opsera_conn.mint_token("person")), FakeStateStore()
+    _killed_while_it_waits_out_a_persons_run(opsera_conn, person, FakeTI(1, max_tries=0, state="restarting"), store)
+
+    cleared = make_context(FakeTI(2, max_tries=0), store, clear_number=1)
+    assert operator(EmulatedTime(opsera_conn), BLANK, poll_interval=30).execute(cleared) == 3
+    runs = journal(opsera_conn, BLANK)
+    assert [(run["started_by_token"], run["status"], run["stops"]) for run in runs] == [
+        ("person", "success", []), ("person", "success", []), ("admin", "success", [])
+    ]
+
+
 def test_U1_an_unknown_status_ends_the_wait_after_its_grace_and_the_run_is_not_stopped(opsera_conn):
     opsera_conn.deviate(statuses={"running": "deploying"})
     with pytest.raises(AirflowException, match="'deploying'.*'status_map' extra"):

@@ -80,6 +80,20 @@ def test_S2_a_refused_request_forgets_its_note(opsera, clock):  # noqa: F811
     assert store.values == {}
 
 
+def test_S2_a_try_waiting_out_a_run_in_its_way_has_no_request_noted(opsera, clock):  # noqa: F811
+    """A refusal started nothing: a try killed while it waits must not leave a note that the next run is its own
+    (the person whose run was in the way may start that one)."""
+    opsera.post(SUMMARY, [summary(2)])
+    opsera.post(RUN, [BUSY])
+    opsera.post(STATUS, [status("running")])
+    store = FakeStateStore()
+    op = make_operator(clock, poll_interval=20)
+    kill_at_first_sleep(op, clock)
+    with pytest.raises(KilledInTheWait):
+        op.execute(make_context(FakeTI(), store))
+    assert store.values == {} and calls(opsera, STOP) == 0
+
+
 def test_S3_an_unreadable_run_count_keeps_the_note_and_the_retry_follows_the_run(opsera, clock):  # noqa: F811
     opsera.post(RUN, json={"status": "executed", "runCount": 7.5})
     store = FakeStateStore()
