@@ -86,6 +86,13 @@ class OpseraTransportError(OpseraError):
         self.may_have_reached_server = may_have_reached_server
 
 
+class OpseraHostNotFoundError(OpseraTransportError):
+    """The name in the connection's Host does not resolve: nothing was sent, and sending again changes nothing."""
+
+    def __init__(self, message: str, **kwargs):
+        super().__init__(message, may_have_reached_server=False, **kwargs)
+
+
 class OpseraAmbiguousRequestError(OpseraError):
     """A call that starts work may or may not have reached Opsera; it was not resent.
 
@@ -102,7 +109,7 @@ class OpseraRedirectError(OpseraConnectionConfigError):
 
 
 class OpseraTLSError(OpseraConnectionConfigError):
-    """The TLS handshake failed: the request, and its token, were never sent."""
+    """TLS could not be set up (the CA bundle) or its handshake failed: the request, and its token, were never sent."""
 
     may_have_reached_server = False
 

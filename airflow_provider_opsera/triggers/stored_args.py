@@ -80,7 +80,7 @@ def _limit(value: Any, warn: Warn) -> float | None:
 
 
 def checked_or_kept(check: Callable[[Any, str], Any], value: Any, field: str, warn: Warn) -> Any:
-    """``check(value, field)``, or ``value`` as it is when the check refuses it: the client refuses it at the first poll."""
+    """``check(value, field)``, or ``value`` as it is when the check refuses it (the first poll refuses it then)."""
     try:
         return check(value, field)
     except OpseraInputError as error:
