@@ -89,18 +89,24 @@ class OpseraPipelineRunTrigger(OpseraPollingTrigger):
         return run_status(await hook.get_pipeline_run_status(self.pipeline_id, self.run_count), self.subject())
 
     async def stop_remote(self, hook: Any, reason: str) -> None:
-        """Stop the run, only while it is the pipeline's latest and in progress (see ``lifecycle.may_stop``)."""
+        """Stop the run, only while it is the pipeline's latest and in progress (see ``lifecycle.may_stop``).
+
+        The reads that decide it go with the stop on the client's connections kept for stops: never behind polls.
+        """
+        from airflow_provider_opsera.hooks.opsera_async import stop_lane
         from airflow_provider_opsera.hooks.responses import latest_run_count
 
-        try:
-            latest: int | None = latest_run_count(await hook.get_pipeline(self.pipeline_id), self.pipeline_id)
-        except OpseraSummaryShapeError:
-            latest = None
-        status, _ = await self.read_status(hook)
-        check = may_stop(self.run_count, latest, OpseraRunStatus.outcome(status, (await hook.settings()).status_map))
-        if not check.stop:
-            self.log.info("Not stopping %s (%s): %s.", self.subject(), reason, check.why)
-            return
-        answer = await hook.stop_pipeline(self.pipeline_id)
+        with stop_lane():
+            try:
+                latest: int | None = latest_run_count(await hook.get_pipeline(self.pipeline_id), self.pipeline_id)
+            except OpseraSummaryShapeError:
+                latest = None
+            status, _ = await self.read_status(hook)
+            outcome = OpseraRunStatus.outcome(status, (await hook.settings()).status_map)
+            check = may_stop(self.run_count, latest, outcome)
+            if not check.stop:
+                self.log.info("Not stopping %s (%s): %s.", self.subject(), reason, check.why)
+                return
+            answer = await hook.stop_pipeline(self.pipeline_id)
         message = answer.get("message") if isinstance(answer, dict) else answer
         self.log.info("Asked Opsera to stop %s (%s; %s): %s", self.subject(), reason, check.why, message)

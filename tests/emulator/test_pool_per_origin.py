@@ -152,3 +152,48 @@ def test_a_stop_goes_through_while_polls_fill_the_pool(monkeypatch):
             let_go.set()
     assert answered["message"] == "The pipeline has been stopped."
     assert status_reads() == POOL_SIZE
+
+
+def test_a_trigger_s_stop_and_the_reads_that_decide_it_go_through_while_polls_fill_the_pool(monkeypatch):
+    """What on_kill sends: the summary and status reads before the stop take the stop's connections too."""
+    from airflow_provider_opsera.triggers import OpseraPipelineRunTrigger
+
+    let_go = threading.Event()
+    lock = threading.Lock()
+    status_reads = [0]
+
+    def answer(handler: BaseHTTPRequestHandler) -> None:
+        if handler.path.endswith("/pipeline/stop"):
+            json_answer({"status": "success", "message": "The pipeline has been stopped."})(handler)
+        elif handler.path.endswith("/pipeline/summary"):
+            json_answer({"_id": PIPELINE_ID, "workflow": {"run_count": 3}})(handler)
+        else:
+            with lock:
+                status_reads[0] += 1
+                polling = status_reads[0] <= POOL_SIZE
+            if polling:  # the polls that fill the pool: Opsera is slow
+                let_go.wait(BOUND * 3)
+            json_answer({"status": "running", "message": "step 2"})(handler)
+
+    with RecordingServer(answer) as server:
+        use(monkeypatch, "opsera_default", server.url, timeout=60)
+
+        async def scenario() -> None:
+            hook = OpseraAsyncHook(retry_policy=ONCE)
+            polls = [asyncio.create_task(hook.get_pipeline_run_status(PIPELINE_ID, 3)) for _ in range(POOL_SIZE + 4)]
+            await until(lambda: status_reads[0] >= POOL_SIZE, f"{POOL_SIZE} status reads in flight")
+            trigger = OpseraPipelineRunTrigger(PIPELINE_ID, 3)
+            try:
+                await asyncio.wait_for(trigger.stop_remote(hook, "the task was marked failed"), BOUND)
+            finally:
+                await end(polls)
+
+        try:
+            asyncio.run(scenario())
+        finally:
+            let_go.set()
+    assert [r["line"].split()[1] for r in server.requests if "/pipeline/s" in r["line"]][-3:] == [
+        "/api/v1/pipeline/summary",
+        "/api/v1/pipeline/status",
+        "/api/v1/pipeline/stop",
+    ]
