@@ -75,22 +75,17 @@ class OpseraBadResponseError(OpseraError):
 
 
 class OpseraTransportError(OpseraError):
-    """No HTTP answer: connection refused or reset, or a timeout.
+    """No HTTP answer: connection refused or reset, a name that does not resolve, or a timeout.
 
     ``may_have_reached_server`` is False only when the request certainly never left
     (the connection could not be opened), which is what makes a resend safe.
+    ``worth_retrying`` is False when sending again cannot go otherwise (a name DNS knows no host by).
     """
 
-    def __init__(self, message: str, *, may_have_reached_server: bool, **kwargs):
+    def __init__(self, message: str, *, may_have_reached_server: bool, worth_retrying: bool = True, **kwargs):
         super().__init__(message, **kwargs)
         self.may_have_reached_server = may_have_reached_server
-
-
-class OpseraHostNotFoundError(OpseraTransportError):
-    """The name in the connection's Host does not resolve: nothing was sent, and sending again changes nothing."""
-
-    def __init__(self, message: str, **kwargs):
-        super().__init__(message, may_have_reached_server=False, **kwargs)
+        self.worth_retrying = worth_retrying
 
 
 class OpseraAmbiguousRequestError(OpseraError):

@@ -16,7 +16,6 @@ from airflow_provider_opsera.exceptions import (
     OpseraAmbiguousRequestError,
     OpseraBadResponseError,
     OpseraError,
-    OpseraHostNotFoundError,
     OpseraRateLimitError,
     OpseraResponseTooLargeError,
     OpseraServerError,
@@ -44,9 +43,9 @@ class RetryPolicy:
     def is_retryable(self, error: BaseException, endpoint: Endpoint) -> bool:
         if isinstance(error, OpseraRateLimitError):
             return True  # the server refused the request without acting on it
-        if isinstance(error, OpseraHostNotFoundError):
-            return False  # the name will not resolve on the next try either
         if isinstance(error, OpseraTransportError):
+            if not error.worth_retrying:
+                return False  # e.g. a name that does not resolve: it will not on the next try either
             return not (not endpoint.idempotent and error.may_have_reached_server)
         if not endpoint.idempotent:
             return False  # a 5xx after a run request may have started the run

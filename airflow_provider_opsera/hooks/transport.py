@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING, Any
 from airflow_provider_opsera.client.api import Endpoint
 from airflow_provider_opsera.exceptions import (
     OpseraConnectionConfigError,
-    OpseraHostNotFoundError,
     OpseraRedirectError,
     OpseraResponseTooLargeError,
     OpseraTLSError,
@@ -107,8 +106,10 @@ def _not_connected(
         where, fix = "the proxy", "Check the connection's 'proxies' extra (or HTTPS_PROXY / HTTP_PROXY)"
     if failure == NO_SUCH_HOST:
         name = where if via_proxy else f"the name {host!r}"
-        return OpseraHostNotFoundError(
+        return OpseraTransportError(
             f"{describe(endpoint)} was not sent: {name} does not resolve (DNS knows no such host). {fix}.",
+            may_have_reached_server=False,
+            worth_retrying=False,
             endpoint=endpoint.name,
         )
     if failure == LOOKUP_FAILED:

@@ -12,7 +12,7 @@ import socket
 
 import pytest
 
-from airflow_provider_opsera.exceptions import OpseraHostNotFoundError, OpseraTransportError
+from airflow_provider_opsera.exceptions import OpseraTransportError
 from airflow_provider_opsera.hooks.opsera_async import OpseraAsyncHook
 from airflow_provider_opsera.triggers import OpseraTaskTrigger
 
@@ -47,8 +47,9 @@ def test_a_refused_connection_names_the_host_and_is_retried_as_never_sent(client
 @pytest.mark.parametrize("client", CLIENTS)
 def test_a_host_name_that_does_not_resolve_fails_at_once_naming_the_host(client, monkeypatch):
     use_connection(monkeypatch, UNKNOWN_HOST)
-    with pytest.raises(OpseraHostNotFoundError) as caught:
+    with pytest.raises(OpseraTransportError) as caught:
         call_with(client, "pipeline_status", json=STATUS)
+    assert not caught.value.may_have_reached_server and not caught.value.worth_retrying
     assert str(caught.value) == (
         "Opsera POST /api/v1/pipeline/status was not sent: the name 'app.opsera.example.invalid' does not resolve "
         f"(DNS knows no such host). Check the connection's Host (now {UNKNOWN_HOST})."
