@@ -182,8 +182,9 @@ class OpseraPipelineRunEventTrigger(OpseraPollingTrigger, BaseEventTrigger):
         outcomes: Iterable[str] | None = None,
         **unknown: Any,
     ) -> None:
-        super().__init__(opsera_conn_id=opsera_conn_id, poll_interval=poll_interval, **unknown)
+        super().__init__(opsera_conn_id=opsera_conn_id, poll_interval=poll_interval)
         warn = stored_args.warner(self)
+        stored_args.left_out(unknown, warn)  # a watcher has no timeout either: it is left out too
         self.pipeline_id = stored_args.checked_or_kept(validation.object_id, pipeline_id, "pipeline_id", warn)
         self.outcomes = stored_args.choices(outcomes, ALL_OUTCOMES, "outcomes", warn)
         self._cursor: RunCursor | None = None
