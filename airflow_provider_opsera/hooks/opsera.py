@@ -36,10 +36,10 @@ from airflow_provider_opsera.exceptions import (
     OpseraPermissionError,
     OpseraTokenExpiredError,
 )
+from airflow_provider_opsera.hooks import retry
 from airflow_provider_opsera.hooks.responses import error_for, may_be_capped, page_records, parse_json, task_status
 from airflow_provider_opsera.hooks.retry import (
     DEFAULT_RETRY_POLICY,
-    FIRST_ATTEMPT_OUTSIDE_TENACITY,
     RateLimitGate,
     RetryBudget,
     RetryPolicy,
@@ -191,7 +191,7 @@ class OpseraHook(BaseHook):
         check_expiry(settings.token_expires)  # a long-lived hook must not send a token that expired meanwhile
         url = settings.url_for(endpoint.path, path_params)
         attempts_made = 0
-        if FIRST_ATTEMPT_OUTSIDE_TENACITY:
+        if retry.FIRST_ATTEMPT_OUTSIDE_TENACITY:
             try:
                 return self._send_once(endpoint, url, settings, json, params)
             except OpseraError as error:

@@ -33,11 +33,11 @@ from airflow_provider_opsera.client.api import ENDPOINTS, Endpoint
 from airflow_provider_opsera.client.connection import OpseraConnectionSettings
 from airflow_provider_opsera.client.token import check_expiry, rotated_token_note
 from airflow_provider_opsera.exceptions import OpseraAuthenticationError, OpseraError
+from airflow_provider_opsera.hooks import retry
 from airflow_provider_opsera.hooks.opsera import register_secrets
 from airflow_provider_opsera.hooks.responses import error_for, page_records, parse_json, task_status
 from airflow_provider_opsera.hooks.retry import (
     DEFAULT_RETRY_POLICY,
-    FIRST_ATTEMPT_OUTSIDE_TENACITY,
     RetryBudget,
     RetryPolicy,
     first_retry_wait,
@@ -70,10 +70,10 @@ POOL_SIZE: int | None = 16
 #: Connections kept for stops on top of those, per origin: a stop sent while the pool is busy with polls
 #: (a trigger's on_kill while Opsera is slow) does not wait for one of them.
 STOP_LANE_SIZE = 2
-#: The waits on one event loop share one HTTP session (False: a session per request, closed after it).
-SHARED_SESSION = True
-#: Seconds a connection read is shared by the waits on one event loop (0: read at every call; a refused
-#: token is read again at once whatever this says).
+#: The waits on one event loop share one HTTP session, each connection's settings and the proxy of each origin
+#: (False: a session per request, closed after it; the connection read and the proxy chosen at every call).
+PER_LOOP_CACHES = True
+#: Seconds a connection read is shared by the waits on one event loop (a refused token is read again at once).
 SETTINGS_TTL = 300.0
 
 _STOP_LANE: contextvars.ContextVar[bool] = contextvars.ContextVar("opsera_stop_lane", default=False)
@@ -212,7 +212,7 @@ async def close_shared_session() -> None:
 
 @contextlib.asynccontextmanager
 async def _session() -> AsyncIterator[PooledSession]:
-    if SHARED_SESSION:
+    if PER_LOOP_CACHES:
         yield shared_session()
         return
     own = _new_session()
@@ -238,6 +238,8 @@ async def connection_settings(conn_id: str) -> OpseraConnectionSettings:
     queue thousands of secrets-backend lookups before the first poll. A failed read is not
     kept: the next poll tries again.
     """
+    if not PER_LOOP_CACHES:
+        return await _read_settings(conn_id)
     share = loop_share()
     kept = share.settings.get(conn_id)
     if kept is not None and time.monotonic() - kept[1] <= SETTINGS_TTL:
@@ -297,6 +299,8 @@ def _proxy_for(url: str, configured: dict[str, str] | None) -> str | None:
     Reading the environment each time would cost some 8 µs a request (4 % of a poll's client CPU); a triggerer's does
     not change.
     """
+    if not PER_LOOP_CACHES:
+        return proxy_for(origin_of(url), configured)
     known = loop_share().proxies
     key = (origin_of(url), tuple(sorted((configured or {}).items())))
     if key not in known:
@@ -360,7 +364,7 @@ class OpseraAsyncHook:
         check_expiry(settings.token_expires)
         url = settings.url_for(endpoint.path, path_params)
         attempts_made = 0
-        if FIRST_ATTEMPT_OUTSIDE_TENACITY:
+        if retry.FIRST_ATTEMPT_OUTSIDE_TENACITY:
             try:
                 return await self._send_once(endpoint, url, settings, json, params)
             except OpseraError as error:
