@@ -33,11 +33,14 @@ TIMER_SLACK = 10
 
 
 def old_row(run_count: int) -> dict:
-    """A pipeline-run row with ``timeout=0`` (accepted until the checks were tightened), on a run that is going."""
+    """A pipeline-run row with ``timeout=0`` (accepted until the checks were tightened) and without ``fetch_logs``
+    (added since), on a run that is going."""
     [form] = [
         form
         for form in FORMS
-        if form["classpath"].endswith("OpseraPipelineRunTrigger") and form["form"]["timeout"] == "zero"
+        if form["classpath"].endswith("OpseraPipelineRunTrigger")
+        and form["form"]["timeout"] == "zero"
+        and "fetch_logs" not in form["kwargs"]
     ]
     kwargs = {**form["kwargs"], "pipeline_id": LONG_SOAK, "run_count": run_count}
     return {"classpath": form["classpath"], "kwargs": kwargs}

@@ -34,7 +34,7 @@ WATCHER = "airflow_provider_opsera.triggers.pipeline_events.OpseraPipelineRunEve
 RUN_COUNT = 3  # what the forms were written with
 DATE_TIME_TRIGGER_ID = len(FORMS) + 1
 #: the forms of a value today's checks accept (the others are refused by the operators and sensors)
-ACCEPTED_TODAY = ("in range", "a time", "None", "list", "int", "text")
+ACCEPTED_TODAY = ("in range", "a time", "None", "True", "False", "list", "int", "text")
 
 
 def as_stored(kwargs: dict[str, Any], written_at: float, non_finite_as_text: bool) -> dict[str, Any]:
