@@ -75,15 +75,17 @@ class OpseraBadResponseError(OpseraError):
 
 
 class OpseraTransportError(OpseraError):
-    """No HTTP answer: connection refused or reset, or a timeout.
+    """No HTTP answer: connection refused or reset, a name that does not resolve, or a timeout.
 
     ``may_have_reached_server`` is False only when the request certainly never left
     (the connection could not be opened), which is what makes a resend safe.
+    ``worth_retrying`` is False when sending again cannot go otherwise (a name DNS knows no host by).
     """
 
-    def __init__(self, message: str, *, may_have_reached_server: bool, **kwargs):
+    def __init__(self, message: str, *, may_have_reached_server: bool, worth_retrying: bool = True, **kwargs):
         super().__init__(message, **kwargs)
         self.may_have_reached_server = may_have_reached_server
+        self.worth_retrying = worth_retrying
 
 
 class OpseraAmbiguousRequestError(OpseraError):
@@ -102,7 +104,7 @@ class OpseraRedirectError(OpseraConnectionConfigError):
 
 
 class OpseraTLSError(OpseraConnectionConfigError):
-    """The TLS handshake failed: the request, and its token, were never sent."""
+    """TLS could not be set up (the CA bundle) or its handshake failed: the request, and its token, were never sent."""
 
     may_have_reached_server = False
 

@@ -130,16 +130,23 @@ MAX_POLL_INTERVAL = 86_400.0
 MAX_TIMEOUT = 366 * 86_400.0
 
 
-def _number_of_seconds(value: Any, field: str, accepted: str) -> float:
-    """A number, a ``timedelta``, or the text a template renders a number to, as seconds."""
+def read_seconds(value: Any) -> float | None:
+    """A number, a ``timedelta``, or the text a template renders a number to, as seconds (None: none of them).
+
+    The result may be infinite or NaN: what a caller accepts is its own rule.
+    """
     if hasattr(value, "total_seconds"):
         value = value.total_seconds()
-    number: float | None = None
-    if not isinstance(value, bool):
-        try:
-            number = float(value)
-        except (TypeError, ValueError, OverflowError):
-            pass
+    if isinstance(value, bool):
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError, OverflowError):
+        return None
+
+
+def _number_of_seconds(value: Any, field: str, accepted: str) -> float:
+    number = read_seconds(value)
     if number is None or not math.isfinite(number):
         raise OpseraInputError(f"{field} must be {accepted}, got {value!r}")
     return number

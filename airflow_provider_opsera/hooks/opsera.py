@@ -36,6 +36,7 @@ from airflow_provider_opsera.exceptions import (
     OpseraPermissionError,
     OpseraTokenExpiredError,
 )
+from airflow_provider_opsera.hooks import retry
 from airflow_provider_opsera.hooks.responses import error_for, may_be_capped, page_records, parse_json, task_status
 from airflow_provider_opsera.hooks.retry import (
     DEFAULT_RETRY_POLICY,
@@ -54,15 +55,9 @@ from airflow_provider_opsera.hooks.sync_transport import (
     deadline_session,
     quiet_unverified_warnings,
     read_body,
+    transport_error,
 )
-from airflow_provider_opsera.hooks.transport import (
-    checked_ca_bundle,
-    find_cause,
-    no_answer,
-    refused_redirect,
-    tls_error,
-    warn_unverified_once,
-)
+from airflow_provider_opsera.hooks.transport import checked_ca_bundle, refused_redirect, warn_unverified_once
 
 MAX_CURSOR_PAGES = 1000
 
@@ -195,16 +190,28 @@ class OpseraHook(BaseHook):
     ) -> Any:
         check_expiry(settings.token_expires)  # a long-lived hook must not send a token that expired meanwhile
         url = settings.url_for(endpoint.path, path_params)
-        try:
-            return self._send_once(endpoint, url, settings, json, params)
-        except OpseraError as error:
-            budget = RetryBudget(self.retry_policy)  # made only once an attempt failed: most calls never need it
-            self._sleep(first_retry_wait(self.retry_policy, endpoint, error, self.log, budget))
+        attempts_made = 0
+        if retry.FIRST_ATTEMPT_OUTSIDE_TENACITY:
+            try:
+                return self._send_once(endpoint, url, settings, json, params)
+            except OpseraError as error:
+                budget = RetryBudget(self.retry_policy)  # made only once an attempt failed: most calls never need it
+                self._sleep(first_retry_wait(self.retry_policy, endpoint, error, self.log, budget))
+            attempts_made = 1
+        else:
+            budget = RetryBudget(self.retry_policy)
         import tenacity
 
         try:
             for attempt in tenacity.Retrying(
-                **retrying_kwargs(self.retry_policy, endpoint, sleep=self._sleep, log=self.log, budget=budget)
+                **retrying_kwargs(
+                    self.retry_policy,
+                    endpoint,
+                    sleep=self._sleep,
+                    log=self.log,
+                    budget=budget,
+                    attempts_made=attempts_made,
+                )
             ):
                 with attempt:
                     return self._send_once(endpoint, url, settings, json, params)
@@ -519,23 +526,3 @@ def register_secrets(settings: OpseraConnectionSettings) -> None:
     for secret in (settings.token, settings.authorization):
         redaction.remember_secret(secret)
         mask_secret(secret)
-
-
-def transport_error(
-    endpoint: Endpoint, settings: OpseraConnectionSettings, error: BaseException, timeout: float | None = None
-) -> OpseraError:
-    """Classify a requests failure: a failed TLS handshake, or else by whether the request may have reached Opsera."""
-    from urllib3.exceptions import NewConnectionError
-    from urllib3.exceptions import TimeoutError as ReadOrConnectTimeout
-
-    handshake = tls_error(endpoint, settings, error)
-    if handshake is not None:
-        return handshake
-    cause = getattr(error.args[0], "reason", None) if getattr(error, "args", None) else None
-    never_sent = isinstance(
-        error,
-        (requests.exceptions.ConnectTimeout, requests.exceptions.InvalidURL, requests.exceptions.MissingSchema),
-    ) or isinstance(cause, NewConnectionError)
-    # a whole-request deadline passing while the body streams surfaces as a ConnectionError around a timeout
-    timed_out = find_cause(error, (requests.exceptions.Timeout, ReadOrConnectTimeout)) is not None
-    return no_answer(endpoint, settings.base_url, error, timed_out=timed_out, timeout=timeout, sent=not never_sent)

@@ -44,6 +44,8 @@ class RetryPolicy:
         if isinstance(error, OpseraRateLimitError):
             return True  # the server refused the request without acting on it
         if isinstance(error, OpseraTransportError):
+            if not error.worth_retrying:
+                return False  # e.g. a name that does not resolve: it will not on the next try either
             return not (not endpoint.idempotent and error.may_have_reached_server)
         if not endpoint.idempotent:
             return False  # a 5xx after a run request may have started the run
@@ -81,6 +83,11 @@ class RetryPolicy:
 
 
 DEFAULT_RETRY_POLICY = RetryPolicy()
+
+#: Both clients send a call's first attempt without tenacity and enter it only once that failed: most calls
+#: succeed at once, and a poll costs less CPU so (thousands of waits share a triggerer). False: every attempt
+#: in tenacity, for measuring what this saves.
+FIRST_ATTEMPT_OUTSIDE_TENACITY = True
 
 # The deadline of the wait a call is made for (a trigger's timeout), with the clock it is on.
 _CALLS_END_BY: contextvars.ContextVar[tuple[float, Callable[[], float]] | None] = contextvars.ContextVar(
@@ -208,16 +215,16 @@ def _log_retry(log: Any, endpoint: Endpoint, attempt: int, attempts: int, second
 
 
 def retrying_kwargs(
-    policy: RetryPolicy, endpoint: Endpoint, *, sleep: Any, log: Any, budget: RetryBudget
+    policy: RetryPolicy, endpoint: Endpoint, *, sleep: Any, log: Any, budget: RetryBudget, attempts_made: int = 1
 ) -> dict:
-    """Arguments for ``tenacity.Retrying`` / ``AsyncRetrying`` for the attempts after the first.
+    """Arguments for ``tenacity.Retrying`` / ``AsyncRetrying`` for the attempts after the ``attempts_made`` first.
 
-    The same policy on both sides; tenacity's first attempt is the call's second.
+    The same policy on both sides; tenacity's first attempt is the call's ``attempts_made + 1``-th.
     """
     import tenacity
 
     def _attempt(state: tenacity.RetryCallState) -> int:
-        return state.attempt_number + 1
+        return state.attempt_number + attempts_made
 
     def _wait(state: tenacity.RetryCallState) -> float:
         wanted = policy.wait_seconds(_attempt(state), state.outcome.exception() if state.outcome else None)
@@ -234,7 +241,7 @@ def retrying_kwargs(
 
     return {
         "retry": tenacity.retry_if_exception(lambda error: policy.is_retryable(error, endpoint)),
-        "stop": tenacity.stop_after_attempt(policy.max_attempts - 1)
+        "stop": tenacity.stop_after_attempt(policy.max_attempts - attempts_made)
         | tenacity.stop_after_delay(policy.total)
         | _budget_spent,
         "wait": _wait,

@@ -25,7 +25,18 @@ from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from airflow_provider_opsera.client.api import Endpoint
-from airflow_provider_opsera.hooks.transport import READ_CHUNK, CappedBody, body_text, whole_body_size
+from airflow_provider_opsera.client.connection import OpseraConnectionSettings
+from airflow_provider_opsera.exceptions import OpseraError
+from airflow_provider_opsera.hooks.transport import (
+    READ_CHUNK,
+    CappedBody,
+    body_text,
+    connect_failure,
+    find_cause,
+    no_answer,
+    tls_error,
+    whole_body_size,
+)
 
 _current = threading.local()
 
@@ -144,3 +155,27 @@ def quiet_unverified_warnings(base_url: str) -> None:
         message=f"Unverified HTTPS request is being made to host '{re.escape(host)}'",
         category=urllib3.exceptions.InsecureRequestWarning,
     )
+
+
+def transport_error(
+    endpoint: Endpoint, settings: OpseraConnectionSettings, error: BaseException, timeout: float | None = None
+) -> OpseraError:
+    """Classify a requests failure: a failed TLS handshake, no connection (and why), or by whether it was sent."""
+    from urllib3.exceptions import NewConnectionError
+    from urllib3.exceptions import TimeoutError as ReadOrConnectTimeout
+
+    handshake = tls_error(endpoint, settings, error)
+    if handshake is not None:
+        return handshake
+    cause = getattr(error.args[0], "reason", None) if getattr(error, "args", None) else None
+    never_sent = isinstance(
+        error,
+        (requests.exceptions.ConnectTimeout, requests.exceptions.InvalidURL, requests.exceptions.MissingSchema),
+    ) or isinstance(cause, NewConnectionError)
+    # urllib3 2 makes a refused connection (NewConnectionError) a connect timeout: only the others timed out.
+    # A whole-request deadline passing while the body streams surfaces as a ConnectionError around a timeout.
+    timeout_cause = find_cause(error, (requests.exceptions.Timeout, ReadOrConnectTimeout, TimeoutError))
+    timed_out = timeout_cause is not None and connect_failure(error) is None
+    via_proxy = isinstance(error, requests.exceptions.ProxyError)
+    sent = not never_sent
+    return no_answer(endpoint, settings, error, timed_out=timed_out, timeout=timeout, sent=sent, via_proxy=via_proxy)

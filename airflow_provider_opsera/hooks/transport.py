@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import os
 import re
+import socket
 import ssl
 import threading
+import time
+import urllib.parse
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_opsera.client.api import Endpoint
@@ -53,16 +56,81 @@ def refused_redirect(
 
 # -- no answer --
 
+# Why a connection could not be made: each says what happened and which setting fixes it.
+REFUSED = "refused"
+NO_SUCH_HOST = "no such host"
+LOOKUP_FAILED = "lookup failed"
+#: getaddrinfo's answers for a name that does not exist (or has no address): asking again changes nothing
+_NAME_UNKNOWN = {getattr(socket, name) for name in ("EAI_NONAME", "EAI_NODATA") if hasattr(socket, name)}
+
+
+def connect_failure(error: BaseException) -> str | None:
+    """Why ``error`` (as either HTTP library raised it) kept a connection from being made, or None when it did not."""
+    lookup = find_cause(error, socket.gaierror)
+    if lookup is not None:
+        return NO_SUCH_HOST if lookup.errno in _NAME_UNKNOWN else LOOKUP_FAILED
+    if find_cause(error, ConnectionRefusedError) is not None:
+        return REFUSED
+    return None
+
 
 def no_answer(
-    endpoint: Endpoint, base_url: str, error: BaseException, *, timed_out: bool, timeout: float | None, sent: bool
+    endpoint: Endpoint,
+    settings: OpseraConnectionSettings,
+    error: BaseException,
+    *,
+    timed_out: bool,
+    timeout: float | None,
+    sent: bool,
+    via_proxy: bool = False,
 ) -> OpseraTransportError:
-    """The error for a request that got no whole answer (refused, reset, timed out)."""
+    """The error for a request that got no whole answer: refused, a name that does not resolve, a timeout, a reset."""
+    base_url = settings.base_url
+    failure = connect_failure(error)
+    if failure is not None:
+        return _not_connected(endpoint, settings, error, failure, via_proxy)
     kind = "timed out" if timed_out else "failed"
     message = f"{describe(endpoint)} {kind} ({type(error).__name__}) talking to {base_url}"
     if timed_out and timeout:
         message += f": no whole answer within {timeout:g} s, the connection's 'timeout' extra"
     return OpseraTransportError(message, may_have_reached_server=sent, endpoint=endpoint.name)
+
+
+def _not_connected(
+    endpoint: Endpoint, settings: OpseraConnectionSettings, error: BaseException, failure: str, via_proxy: bool
+) -> OpseraTransportError:
+    parts = urllib.parse.urlsplit(settings.base_url)
+    host, port = parts.hostname or parts.netloc, parts.port or {"https": 443, "http": 80}.get(parts.scheme)
+    where, fix = f"{host}:{port}", f"Check the connection's Host (now {settings.base_url})"
+    if via_proxy:
+        where, fix = "the proxy", "Check the connection's 'proxies' extra (or HTTPS_PROXY / HTTP_PROXY)"
+    if failure == NO_SUCH_HOST:
+        name = where if via_proxy else f"the name {host!r}"
+        return OpseraTransportError(
+            f"{describe(endpoint)} was not sent: {name} does not resolve (DNS knows no such host). {fix}.",
+            may_have_reached_server=False,
+            worth_retrying=False,
+            endpoint=endpoint.name,
+        )
+    if failure == LOOKUP_FAILED:
+        what = f"the name of {where} could not be looked up ({find_cause(error, socket.gaierror)})"
+        fix += "; if it is right, the machine's DNS did not answer"
+    else:
+        what = f"{where} refused the connection: nothing listens there (a wrong port, or the server is down)"
+    return OpseraTransportError(
+        f"{describe(endpoint)} was not sent: {what}. {fix}.", may_have_reached_server=False, endpoint=endpoint.name
+    )
+
+
+def no_free_connection(endpoint: Endpoint, base_url: str, seconds: float, in_flight: int) -> OpseraTransportError:
+    """The error for a request that waited its whole time for one of the connections to its origin (never sent)."""
+    return OpseraTransportError(
+        f"{describe(endpoint)} was not sent: for {round(seconds, 1):g} s (the connection's 'timeout' extra, or what "
+        f"was left of the wait) none of the {in_flight} connections to {base_url} this process keeps came free; the "
+        "requests on them get no answer.",
+        may_have_reached_server=False,
+        endpoint=endpoint.name,
+    )
 
 
 # -- TLS --
@@ -78,14 +146,83 @@ _VERIFY_OFF = (
 )
 
 
+# -- CA bundles --
+
+#: seconds a CA bundle is used as read before its file is looked at again (a renewed bundle is then read anew)
+CA_BUNDLE_RECHECK = 60.0
+
+
+def _unreadable_bundle(path: str) -> OpseraConnectionConfigError:
+    return OpseraConnectionConfigError(
+        f"The connection extra 'verify' is {path!r}, which is no CA bundle this process can read: set it to "
+        "the path of a PEM file (or a directory of them) with the CA of the server's certificate, or to true "
+        "for the system's CAs."
+    )
+
+
+def _read_bundle(path: str) -> ssl.SSLContext:
+    if os.path.isdir(path):
+        return ssl.create_default_context(capath=path)  # its files are read as certificates are checked
+    if not os.access(path, os.R_OK):
+        raise _unreadable_bundle(path)
+    try:
+        return ssl.create_default_context(cafile=path)
+    except ssl.SSLError as error:
+        raise OpseraTLSError(
+            f"The connection extra 'verify' is {path!r}, which holds no CA certificate ({error.reason or error}); "
+            "nothing was sent. Set it to the path of a PEM file with the CA of the server's certificate (or a "
+            "directory of them), or to true for the system's CAs."
+        ) from None
+    except OSError:
+        raise _unreadable_bundle(path) from None
+
+
+class CABundles:
+    """The CA bundles that connections' ``verify`` extra names, each read once per version of its file.
+
+    Reading a bundle parses every certificate in it: the async client would do that on the
+    event loop at every request. A bundle's file is looked at again (its size and modification
+    time, with :meth:`load`) at most every :data:`CA_BUNDLE_RECHECK` seconds, and read again
+    only when those changed. A file that is no bundle raises an error naming the extra, before
+    anything is sent; it is not remembered, so a fixed file is read at the next request.
+    """
+
+    def __init__(self, clock: Any = time.monotonic) -> None:
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._read: dict[str, tuple[tuple[int, int], ssl.SSLContext, float]] = {}
+
+    def known(self, path: str) -> ssl.SSLContext | None:
+        """The bundle as read, when its file was looked at lately; None when :meth:`load` must look (no I/O here)."""
+        entry = self._read.get(path)
+        if entry is None or self._clock() - entry[2] > CA_BUNDLE_RECHECK:
+            return None
+        return entry[1]
+
+    def load(self, path: str) -> ssl.SSLContext:
+        """The bundle, read again when its file changed (file I/O: off the event loop)."""
+        try:
+            info = os.stat(path)
+        except OSError:
+            raise _unreadable_bundle(path) from None
+        version = (info.st_mtime_ns, info.st_size)
+        with self._lock:
+            entry = self._read.get(path)
+            context = entry[1] if entry is not None and entry[0] == version else _read_bundle(path)
+            self._read[path] = (version, context, self._clock())
+            return context
+
+
+CA_BUNDLES = CABundles()
+
+
 def checked_ca_bundle(verify: bool | str) -> bool | str:
-    """``verify`` as given once a CA bundle path in it is readable; else an error naming the extra, sending nothing."""
-    if isinstance(verify, str) and not os.access(verify, os.R_OK):
-        raise OpseraConnectionConfigError(
-            f"The connection extra 'verify' is {verify!r}, which is no CA bundle this process can read: set it to "
-            "the path of a PEM file (or a directory of them) with the CA of the server's certificate, or to true "
-            "for the system's CAs."
-        )
+    """``verify`` as given once a CA bundle path in it holds certificates; else an error naming the extra.
+
+    For the sync client, which hands the path to requests.
+    """
+    if isinstance(verify, str) and CA_BUNDLES.known(verify) is None:
+        CA_BUNDLES.load(verify)
     return verify
 
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from airflow_provider_opsera.client import validation
 from airflow_provider_opsera.client.status import OpseraRunStatus
 from airflow_provider_opsera.exceptions import OpseraSummaryShapeError
+from airflow_provider_opsera.triggers import stored_args
 from airflow_provider_opsera.triggers.live_console import LiveConsole
 from airflow_provider_opsera.triggers.polling import OpseraPollingTrigger
 from airflow_provider_opsera.triggers.settle import runs_in_a_triggerer
@@ -31,6 +33,9 @@ class OpseraPipelineRunTrigger(OpseraPollingTrigger):
         the trigger is created, and kept as is when it is rebuilt in the triggerer
     :param fetch_logs: show the run's new console lines in the trigger's log (Airflow shows them in the
         task's log) as the run moves on; the event says how far they were shown, for the resumed task
+    :param unknown: arguments another version of the provider stored that this one does not
+        know: logged and left out. Values out of range are brought into it, with a warning
+        (see :mod:`~airflow_provider_opsera.triggers.stored_args`).
     """
 
     def __init__(
@@ -42,10 +47,15 @@ class OpseraPipelineRunTrigger(OpseraPollingTrigger):
         timeout: float | None = None,
         end_time: float | None = None,
         fetch_logs: bool = True,
+        **unknown: Any,
     ) -> None:
-        super().__init__(opsera_conn_id=opsera_conn_id, poll_interval=poll_interval, timeout=timeout, end_time=end_time)
+        super().__init__(
+            opsera_conn_id=opsera_conn_id, poll_interval=poll_interval, timeout=timeout, end_time=end_time, **unknown
+        )
         self.pipeline_id = pipeline_id
-        self.run_count = int(run_count)
+        self.run_count = stored_args.checked_or_kept(
+            validation.positive_int, run_count, "run_count", stored_args.warner(self)
+        )
         self.fetch_logs = fetch_logs
         self._console: LiveConsole | None = None
 
@@ -79,18 +89,24 @@ class OpseraPipelineRunTrigger(OpseraPollingTrigger):
         return run_status(await hook.get_pipeline_run_status(self.pipeline_id, self.run_count), self.subject())
 
     async def stop_remote(self, hook: Any, reason: str) -> None:
-        """Stop the run, only while it is the pipeline's latest and in progress (see ``lifecycle.may_stop``)."""
+        """Stop the run, only while it is the pipeline's latest and in progress (see ``lifecycle.may_stop``).
+
+        The reads that decide it go with the stop on the client's connections kept for stops: never behind polls.
+        """
+        from airflow_provider_opsera.hooks.opsera_async import stop_lane
         from airflow_provider_opsera.hooks.responses import latest_run_count
 
-        try:
-            latest: int | None = latest_run_count(await hook.get_pipeline(self.pipeline_id), self.pipeline_id)
-        except OpseraSummaryShapeError:
-            latest = None
-        status, _ = await self.read_status(hook)
-        check = may_stop(self.run_count, latest, OpseraRunStatus.outcome(status, (await hook.settings()).status_map))
-        if not check.stop:
-            self.log.info("Not stopping %s (%s): %s.", self.subject(), reason, check.why)
-            return
-        answer = await hook.stop_pipeline(self.pipeline_id)
+        with stop_lane():
+            try:
+                latest: int | None = latest_run_count(await hook.get_pipeline(self.pipeline_id), self.pipeline_id)
+            except OpseraSummaryShapeError:
+                latest = None
+            status, _ = await self.read_status(hook)
+            outcome = OpseraRunStatus.outcome(status, (await hook.settings()).status_map)
+            check = may_stop(self.run_count, latest, outcome)
+            if not check.stop:
+                self.log.info("Not stopping %s (%s): %s.", self.subject(), reason, check.why)
+                return
+            answer = await hook.stop_pipeline(self.pipeline_id)
         message = answer.get("message") if isinstance(answer, dict) else answer
         self.log.info("Asked Opsera to stop %s (%s; %s): %s", self.subject(), reason, check.why, message)

@@ -20,6 +20,7 @@ from airflow.triggers.base import TriggerEvent
 from airflow_provider_opsera.client import validation
 from airflow_provider_opsera.client.status import OpseraRunStatus, RunOutcome
 from airflow_provider_opsera.exceptions import OpseraError
+from airflow_provider_opsera.triggers import stored_args
 from airflow_provider_opsera.triggers.polling import _WAITS_ON_LOOP, OpseraPollingTrigger, _release_session_if_last
 from airflow_provider_opsera.waiting.events import event_message
 from airflow_provider_opsera.waiting.wakeups import PollSchedule
@@ -53,23 +54,6 @@ REFUSED_SLOWDOWN = 10
 #: two; a triggerer that dies before that has its successor read the older cursor and fire the event again
 #: (at least once), and one that dies after it has written nothing that is lost.
 DELIVERY_SETTLES = 30.0
-
-
-def run_outcomes(outcomes: Iterable[str] | str | None) -> list[str] | None:
-    """The outcomes to report, checked and sorted (None: all of them)."""
-    if outcomes is None:
-        return None
-    if isinstance(outcomes, str):
-        outcomes = [outcomes]
-    chosen = set()
-    for outcome in outcomes:
-        value = str(outcome).strip().lower()
-        if value not in ALL_OUTCOMES:
-            raise ValueError(f"outcomes: {outcome!r} is not one of {', '.join(ALL_OUTCOMES)}")
-        chosen.add(value)
-    if not chosen:
-        raise ValueError(f"outcomes must name at least one of {', '.join(ALL_OUTCOMES)}, or be None for all")
-    return sorted(chosen)
 
 
 class RunCursor:
@@ -185,6 +169,9 @@ class OpseraPipelineRunEventTrigger(OpseraPollingTrigger, BaseEventTrigger):
     :param poll_interval: seconds between two polls, from 1 to 86400 (a day)
     :param outcomes: the outcomes to report, among ``success``, ``failed``, ``stopped`` and ``unknown``
         (None: every run that ends); runs with other outcomes are passed over
+    :param unknown: arguments another version of the provider stored that this one does not
+        know: logged and left out. A value this version cannot use is brought into range or
+        left out with a warning, never refused: Airflow builds the watcher from a stored row.
     """
 
     def __init__(
@@ -193,10 +180,13 @@ class OpseraPipelineRunEventTrigger(OpseraPollingTrigger, BaseEventTrigger):
         opsera_conn_id: str = "opsera_default",
         poll_interval: float = 60,
         outcomes: Iterable[str] | None = None,
+        **unknown: Any,
     ) -> None:
         super().__init__(opsera_conn_id=opsera_conn_id, poll_interval=poll_interval)
-        self.pipeline_id = validation.object_id(pipeline_id, "pipeline_id")
-        self.outcomes = run_outcomes(outcomes)
+        warn = stored_args.warner(self)
+        stored_args.left_out(unknown, warn)  # a watcher has no timeout either: it is left out too
+        self.pipeline_id = stored_args.checked_or_kept(validation.object_id, pipeline_id, "pipeline_id", warn)
+        self.outcomes = stored_args.choices(outcomes, ALL_OUTCOMES, "outcomes", warn)
         self._cursor: RunCursor | None = None
         self._watches: dict[int, StatusWatch] = {}
         self._run_url: str | None = None

@@ -17,8 +17,8 @@ from typing import Any
 # The same import path on Airflow 2.11 and 3.x: triggers run in the triggerer, not the task SDK.
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from airflow_provider_opsera.client import validation
 from airflow_provider_opsera.exceptions import OpseraError, OpseraUnknownStatusError
+from airflow_provider_opsera.triggers import stored_args
 from airflow_provider_opsera.triggers.background import start_in_background
 from airflow_provider_opsera.triggers.settle import runs_in_a_triggerer, seconds_before_first_event
 from airflow_provider_opsera.triggers.task_state import TaskStateUnknown, current_task_state, prepare_state_reads
@@ -68,15 +68,15 @@ class OpseraPollingTrigger(BaseTrigger):
         poll_interval: float = 30,
         timeout: float | None = None,
         end_time: float | None = None,
+        **unknown: Any,
     ) -> None:
         super().__init__()
         self.opsera_conn_id = opsera_conn_id
-        # checked here too: a trigger may be built directly, e.g. by a DAG author's own operator
-        self.poll_interval = validation.poll_interval(poll_interval)
-        self.timeout = validation.timeout(timeout)
-        if end_time is None and self.timeout is not None:
-            end_time = self._clock() + self.timeout
-        self.end_time = end_time
+        # Read leniently: Airflow rebuilds a trigger from whatever an earlier version stored (stored_args.py).
+        warn = stored_args.warner(self)
+        self.poll_interval = stored_args.poll_interval(poll_interval, warn)
+        self.timeout, self.end_time = stored_args.deadline(timeout, end_time, self._clock, warn)
+        stored_args.left_out(unknown, warn)
         self._hook: Any = None
 
     # -- what a subclass says --

@@ -20,6 +20,8 @@ class OpseraTaskTrigger(OpseraPollingTrigger):
     :param poll_interval: seconds between two status reads, from 1 to 86400 (a day)
     :param timeout: seconds to wait at most, more than 0 and at most 366 days (None: no limit)
     :param end_time: the absolute deadline (epoch seconds), kept across a triggerer restart
+    :param unknown: arguments another version of the provider stored that this one does not
+        know: logged and left out (values out of range are brought into it, with a warning)
     """
 
     def __init__(
@@ -29,8 +31,11 @@ class OpseraTaskTrigger(OpseraPollingTrigger):
         poll_interval: float = 30,
         timeout: float | None = None,
         end_time: float | None = None,
+        **unknown: Any,
     ) -> None:
-        super().__init__(opsera_conn_id=opsera_conn_id, poll_interval=poll_interval, timeout=timeout, end_time=end_time)
+        super().__init__(
+            opsera_conn_id=opsera_conn_id, poll_interval=poll_interval, timeout=timeout, end_time=end_time, **unknown
+        )
         self.opsera_task_id = opsera_task_id
 
     def ids(self) -> dict[str, Any]:

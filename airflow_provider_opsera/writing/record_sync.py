@@ -20,6 +20,7 @@ checked, found and created) lives in a :class:`RecordKind`; the loop below is sh
 from __future__ import annotations
 
 import logging
+import reprlib
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Hashable, Mapping
@@ -29,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 from airflow_provider_opsera.client import validation
 from airflow_provider_opsera.exceptions import (
     OpseraAuthenticationError,
+    OpseraBadResponseError,
     OpseraConflictError,
     OpseraConnectionConfigError,
     OpseraError,
@@ -178,7 +180,10 @@ def sync_records(
                 stopped.append((item.label, error))
                 stop.set()
                 raise
-            except OpseraError as error:
+            except Exception as error:  # one record's failure, whatever it is: the others go on and are reported
+                if not isinstance(error, OpseraError):
+                    log.exception("%s failed unexpectedly", item.label)
+                    error = OpseraError(f"{type(error).__name__}: {error}")
                 log.debug("%s failed: %s", item.label, error)
                 outcome = Outcome(item.label, FAILED, error=error)
             outcomes[item.position - 1] = outcome
@@ -333,6 +338,11 @@ def _sync_one(
 ) -> Outcome:
     """One checked record: created, already there, or an OpseraError; ``subject`` names it in error messages."""
     existing = kind.find_existing(hook, body)
+    if existing is not None and not isinstance(existing, Mapping):
+        raise OpseraBadResponseError(
+            f"Opsera answered the read of {label} with {json_shape(existing)}, not a record (a JSON object): "
+            "whether it exists cannot be told, so it was not created."
+        )
     if existing is None:
         try:
             answer = kind.create(hook, body)
@@ -357,6 +367,13 @@ def _sync_one(
         )
     log.log(level, "%s is already in Opsera with the requested values: skipped.", label)
     return Outcome(label, ALREADY_THERE, record=existing)
+
+
+def json_shape(value: Any) -> str:
+    """What kind of JSON value ``value`` is, in words, with a short sample."""
+    kinds = {list: "a JSON array", str: "a JSON string", bool: "a JSON boolean", int: "a number", float: "a number"}
+    shown = reprlib.repr(value)
+    return f"{kinds.get(type(value), type(value).__name__)} ({shown})"
 
 
 def _label(kind: RecordKind, raw: Any, position: int | None) -> str:

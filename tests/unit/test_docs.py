@@ -76,7 +76,8 @@ def constructor_parameters(cls: type) -> list[str]:
             continue
         parameters = inspect.signature(vars(klass)["__init__"]).parameters.values()
         names += [p.name for p in parameters if p.name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
-        if not any(p.kind is p.VAR_KEYWORD for p in parameters):
+        # ``**unknown`` takes what a stored trigger row holds and this version does not know: not passed on
+        if not any(p.kind is p.VAR_KEYWORD and p.name != "unknown" for p in parameters):
             break
     return list(dict.fromkeys(names))
 

@@ -149,7 +149,8 @@ def test_clients_on_one_loop_share_one_session(run_against):
         await hook.get_task_status(TASK_ID)
         first = opsera_async.shared_session()
         await asyncio.gather(hook.get_task_status(TASK_ID), other.get_task_status(TASK_ID))
-        return first is opsera_async.shared_session() and len(opsera_async._SESSIONS) == 1
+        open_sessions = [share for share in opsera_async._LOOPS.values() if share.session and not share.session.closed]
+        return first is opsera_async.shared_session() and len(open_sessions) == 1
 
     def prepare(s):
         s.script("/api/v1/task/status", (200, "success"))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import time
 
 import pytest
 
@@ -87,24 +88,39 @@ def test_a_deferrable_sensor_refuses_what_its_trigger_would_poll_with(sensor, ti
     assert build(task_id="wait", deferrable=False, **timing).mode == "poke"
 
 
-@pytest.mark.parametrize("trigger", sorted(TRIGGERS))
-@pytest.mark.parametrize("value", BAD_POLL_INTERVALS)
-def test_a_trigger_built_directly_refuses_a_bad_poll_interval(trigger, value):
-    with pytest.raises(OpseraInputError, match=f"^poll_interval {POLL_RANGE}"):
-        TRIGGERS[trigger](poll_interval=value)
+# What a trigger makes of each bad value: Airflow rebuilds triggers from stored rows, so a trigger never refuses one.
+POLL_INTERVAL_READ_AS = [1.0, 1.0, 1.0, 1.0, 30.0, 30.0, 86_400.0, 86_400.0, 86_400.0, 86_400.0, 30.0, 30.0, 30.0]
+TIMEOUT_READ_AS = [0.0, 0.0, 0.0, None, None, None, None, validation.MAX_TIMEOUT, None, None]
 
 
 @pytest.mark.parametrize("trigger", sorted(TRIGGERS))
-@pytest.mark.parametrize("value", BAD_TIMEOUTS)
-def test_a_trigger_built_directly_refuses_a_bad_timeout(trigger, value):
-    with pytest.raises(OpseraInputError, match=f"^timeout {TIMEOUT_RANGE}"):
-        TRIGGERS[trigger](timeout=value)
+@pytest.mark.parametrize("value, read_as", zip(BAD_POLL_INTERVALS, POLL_INTERVAL_READ_AS))
+def test_a_trigger_built_directly_brings_a_bad_poll_interval_into_range_with_a_warning(
+    trigger, value, read_as, task_log
+):
+    assert TRIGGERS[trigger](poll_interval=value).poll_interval == read_as
+    assert f"poll_interval {value!r} is" in task_log.text() and f"polling every {read_as:g} s" in task_log.text()
 
 
-@pytest.mark.parametrize("value", BAD_POLL_INTERVALS)
-def test_the_event_trigger_refuses_a_bad_poll_interval(value):
-    with pytest.raises(OpseraInputError, match=f"^poll_interval {POLL_RANGE}"):
-        OpseraPipelineRunEventTrigger(PIPELINE_ID, poll_interval=value)
+@pytest.mark.parametrize("trigger", sorted(TRIGGERS))
+@pytest.mark.parametrize("value, read_as", zip(BAD_TIMEOUTS, TIMEOUT_READ_AS))
+def test_a_trigger_built_directly_reads_a_bad_timeout_as_the_versions_that_stored_it_did(
+    trigger, value, read_as, task_log
+):
+    before = time.time()
+    built = TRIGGERS[trigger](timeout=value)
+    assert built.timeout == read_as
+    if read_as is None:  # not finite or not a number: it never ended a wait, and does not now
+        assert built.end_time is None and "the wait has no limit" in task_log.text()
+    else:  # 0 or less ended the wait at its first poll, and still does; more than 366 days is cut to that
+        assert before + read_as <= built.end_time <= time.time() + read_as
+    assert f"timeout {value!r} is" in task_log.text()
+
+
+@pytest.mark.parametrize("value, read_as", zip(BAD_POLL_INTERVALS, POLL_INTERVAL_READ_AS))
+def test_the_event_trigger_brings_a_bad_poll_interval_into_range(value, read_as, task_log):
+    assert OpseraPipelineRunEventTrigger(PIPELINE_ID, poll_interval=value).poll_interval == read_as
+    assert f"poll_interval {value!r} is" in task_log.text()
 
 
 def test_a_trigger_keeps_its_timing_through_serialisation():
