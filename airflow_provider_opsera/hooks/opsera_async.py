@@ -425,7 +425,7 @@ class OpseraAsyncHook:
             raise transport_error(endpoint, settings, error, seconds) from None
         if 200 <= status < 300:
             return parse_json(text, endpoint, status)
-        raise error_for(endpoint, status, text, retry_after)
+        raise error_for(endpoint, status, text, retry_after, settings)
 
     # -- the calls a wait needs --
 

@@ -48,3 +48,25 @@ def test_a_403_for_a_scope_the_call_accepts_is_about_the_owners_role(emu, hook_w
         hook_with(emu.token("pipeline")).list_pipelines()
     assert "the connection's token has scope pipeline, so the refusal is about its owner" in str(caught.value)
     assert "Power User role (or higher)" in str(caught.value)
+
+
+def test_a_wait_in_the_triggerer_names_the_tokens_scope_and_a_pasted_prefix_too(emu, hook_with):
+    import asyncio
+
+    from airflow_provider_opsera.hooks.opsera_async import OpseraAsyncHook, close_shared_session
+
+    async def read_with(token: str) -> str:
+        hook_with(token)  # the connection the async hook reads
+        try:
+            await OpseraAsyncHook().get_pipeline(BLANK)
+        except (OpseraAuthenticationError, OpseraPermissionError) as error:
+            return str(error)
+        finally:
+            await close_shared_session()
+        raise AssertionError("the call was not refused")
+
+    assert "the connection's token has scope registry;" in asyncio.run(read_with(emu.token("registry")))
+    token = emu.token("admin")
+    message = asyncio.run(read_with(f"Bearer:{token}"))
+    assert "starts with 'Bearer:'" in message
+    assert token not in message
