@@ -30,6 +30,7 @@ def get_provider_info() -> dict[str, Any]:
                 "integration-name": INTEGRATION,
                 "python-modules": [
                     f"{_PKG}.operators.pipeline",
+                    f"{_PKG}.operators.approval",
                     f"{_PKG}.operators.registry",
                     f"{_PKG}.operators.data",
                     f"{_PKG}.operators.audit",

@@ -8,6 +8,8 @@ _MODULE_OF = {
     "OpseraRunPipelineOperator": "pipeline",
     "OpseraStopPipelineOperator": "pipeline",
     "OpseraResetPipelineOperator": "pipeline",
+    "OpseraApprovePipelineOperator": "approval",
+    "OpseraRejectPipelineOperator": "approval",
     "OpseraUpdateToolOperator": "registry",
     "OpseraCreateProjectOperator": "data",
     "OpseraCreatePersonOperator": "data",
