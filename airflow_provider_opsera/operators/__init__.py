@@ -10,6 +10,7 @@ _MODULE_OF = {
     "OpseraResetPipelineOperator": "pipeline",
     "OpseraApprovePipelineOperator": "approval",
     "OpseraRejectPipelineOperator": "approval",
+    "OpseraApprovalGateOperator": "approval_gate",
     "OpseraUpdateToolOperator": "registry",
     "OpseraCreateProjectOperator": "data",
     "OpseraCreatePersonOperator": "data",
