@@ -16,6 +16,7 @@ a gate, then releases::
     opsera-emulator --port 8765 --time-scale 30 --print-connection > /tmp/opsera-emulator.out &
     export AIRFLOW_CONN_OPSERA_DEFAULT="$(sed -n 2p /tmp/opsera-emulator.out)"
     export OPSERA_EXAMPLE_POLL_INTERVAL=2
+    export AIRFLOW__CORE__DAGS_FOLDER="$PWD/example_dags" AIRFLOW__CORE__LOAD_EXAMPLES=False
     airflow standalone      # then trigger example_opsera_approval_gate and answer in Required Actions
 
 ``poll_interval`` comes from the DAG's ``poll_interval`` param, whose default is the

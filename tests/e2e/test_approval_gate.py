@@ -65,7 +65,7 @@ def test_approved_through_the_rest_api_the_run_and_the_dag_succeed(airflow):
         "start_release": "success", "approve_release": "success", "wait_for_release": "success"
     }
     result = airflow.xcom(DAG_ID, run_id, GATE)
-    assert (result["decision"], result["answered_by"]) == ("approved", answer["responded_by_user"]["name"])
+    assert (result["decision"], result["answered_by"]) == ("approved", answer["responded_by"]["name"])
     run = journal_run(airflow, run_count)
     assert run["status"] == "success"
     assert [(a["by"], a["via"], a["step"]) for a in run["approvals"]] == [("admin", "api", "approval")]
@@ -81,7 +81,7 @@ def test_rejected_through_the_rest_api_the_gate_task_fails_with_the_comment(airf
     answer = airflow.api(
         "PATCH", request_path(run_id), json={"chosen_options": ["Reject"], "params_input": {"comment": comment}}
     )
-    who = answer["responded_by_user"]["name"]
+    who = answer["responded_by"]["name"]
     assert airflow.wait_for_run(DAG_ID, run_id, timeout=240) == "failed"
     assert airflow.task_states(DAG_ID, run_id) == {
         "start_release": "success", "approve_release": "failed", "wait_for_release": "upstream_failed"
