@@ -30,6 +30,8 @@ def get_provider_info() -> dict[str, Any]:
                 "integration-name": INTEGRATION,
                 "python-modules": [
                     f"{_PKG}.operators.pipeline",
+                    f"{_PKG}.operators.approval",
+                    f"{_PKG}.operators.approval_gate",
                     f"{_PKG}.operators.registry",
                     f"{_PKG}.operators.data",
                     f"{_PKG}.operators.audit",
@@ -53,6 +55,7 @@ def get_provider_info() -> dict[str, Any]:
                 "integration-name": INTEGRATION,
                 "python-modules": [
                     f"{_PKG}.triggers.pipeline",
+                    f"{_PKG}.triggers.approval_gate",
                     f"{_PKG}.triggers.pipeline_events",
                     f"{_PKG}.triggers.task",
                 ],

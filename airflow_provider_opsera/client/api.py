@@ -48,7 +48,7 @@ class Endpoint:
     method: str
     path: str
     scopes: tuple[str, ...]
-    #: the path is not in Opsera's documents; it follows the naming of its neighbours
+    #: the path is not in Opsera's documents: it follows the naming of its neighbours, or a newer public page
     inferred: bool = False
     #: sending the call twice may do its work twice (start a second run, create a
     #: second record): never resent once it may have reached Opsera
@@ -57,10 +57,12 @@ class Endpoint:
     needs_power_user: bool = False
     #: the most bytes of the answer read
     body_cap: int = STATUS_BODY_CAP
+    #: for a command of the actions endpoint, the ``action`` its body names (see :func:`action_body`)
+    action: str | None = None
 
 
-def _e(name: str, method: str, path: str, *scopes: str, **flags: bool | int) -> Endpoint:
-    return Endpoint(name=name, method=method, path=path, scopes=scopes, **flags)
+def _e(name: str, method: str, path: str, *scopes: str, **flags: bool | int | str) -> Endpoint:
+    return Endpoint(name=name, method=method, path=path, scopes=scopes, **flags)  # type: ignore[arg-type]
 
 
 _PIPELINE_WRITE = (API, PIPELINE)
@@ -73,6 +75,11 @@ _TASKS_READ = (API, API_READONLY, TASKS, TASKS_READONLY)
 _AUDIT_READ = (API, SECURITY_LOGS)
 _DATA_WRITE = (API,)
 _DATA_READ = (API, API_READONLY)
+
+ACTIONS_PATH = "/api/v2/actions"
+_DECISION = {"inferred": True, "idempotent": False}
+#: the field of an actions body that carries the reason of a rejection
+ACTION_MESSAGE_FIELD = "message"
 
 ENDPOINTS: dict[str, Endpoint] = {
     e.name: e
@@ -134,8 +141,28 @@ ENDPOINTS: dict[str, Endpoint] = {
         # One older page says /mappings for the list; the newer one is used.
         _e("mapping_list", "GET", "/api/v2/data/mapping", *_DATA_READ, body_cap=LIST_BODY_CAP),
         _e("mapping_get", "GET", "/api/v2/data/mapping/{mappingId}", *_DATA_READ),
+        # Actions (v2): one path, the command named in the body (action_body). Path, body, action names and
+        # scopes come from Opsera's newer API reference, not from its documents: all inferred.
+        # A decision sent twice could decide the pipeline's next gate too: never resent once it may have arrived.
+        _e("pipeline_approve", "POST", ACTIONS_PATH, *_PIPELINE_WRITE, **_DECISION, action="approve"),
+        _e("pipeline_reject", "POST", ACTIONS_PATH, *_PIPELINE_WRITE, **_DECISION, action="reject"),
+        _e("pipeline_action_status", "POST", ACTIONS_PATH, *_PIPELINE_RUN_READ, inferred=True, action="status"),
     )
 }
+
+
+def action_body(name: str, pipeline_id: str, message: str | None = None) -> dict[str, object]:
+    """The body of the actions endpoint's command ``name`` for one pipeline; ``message`` goes with a rejection."""
+    body: dict[str, object] = {
+        "action": ENDPOINTS[name].action,
+        "type": "pipeline",
+        "version": 1,
+        "target": [pipeline_id],
+    }
+    if message is not None:
+        body[ACTION_MESSAGE_FIELD] = message
+    return body
+
 
 # Portal page of a pipeline; the portal's base URL is per connection.
 PORTAL_PIPELINE_PATH = "/workflow/details/{pipeline_id}/summary"

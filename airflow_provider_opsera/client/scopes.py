@@ -34,7 +34,8 @@ PIPELINES, REGISTRY, TASKS, AUDIT, INSIGHTS = "pipelines", "the tool registry", 
 # Every endpoint belongs to exactly one ability (a unit test keeps them in step).
 ABILITIES = (
     Ability(PIPELINES, "run, stop and reset pipelines", ("pipeline_run", "pipeline_stop", "pipeline_reset")),
-    Ability(PIPELINES, "read a run's status and logs", ("pipeline_status", "pipeline_logs")),
+    Ability(PIPELINES, "read a run's status and logs", ("pipeline_status", "pipeline_logs", "pipeline_action_status")),
+    Ability(PIPELINES, "approve or reject approval gates", ("pipeline_approve", "pipeline_reject")),
     Ability(PIPELINES, "read a pipeline by id", ("pipeline_summary",)),
     Ability(
         PIPELINES, "list pipelines", ("pipeline_list",), consequence="runs by id only, pipeline_name= cannot be used"

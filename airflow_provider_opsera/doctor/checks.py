@@ -1,7 +1,8 @@
 """The checks: each inferred fact of the API contract, tried against a real tenant with read calls only.
 
-The facts are the ones the provider's tables mark as inferred: the task paths
-(:data:`~airflow_provider_opsera.client.api.ENDPOINTS` with ``inferred=True``), the status
+The facts are the ones the provider's tables mark as inferred: the task paths and the
+actions endpoint (:data:`~airflow_provider_opsera.client.api.ENDPOINTS` with ``inferred=True``;
+of the actions, only ``status`` is sent: approve and reject would decide a gate), the status
 strings (:mod:`~airflow_provider_opsera.client.status`), the pipeline summary's fields and
 the activity log record's shape the provider reads.
 """
@@ -12,7 +13,7 @@ import datetime as dt
 from typing import Any
 
 from airflow_provider_opsera.client import validation
-from airflow_provider_opsera.client.api import ENDPOINTS
+from airflow_provider_opsera.client.api import API_READONLY, ENDPOINTS, action_body
 from airflow_provider_opsera.client.pipeline_lookup import checked_name, pick_pipeline, record_id
 from airflow_provider_opsera.client.scopes import token_scopes
 from airflow_provider_opsera.client.status import OpseraRunStatus, RunOutcome
@@ -46,10 +47,10 @@ from airflow_provider_opsera.hooks.responses import latest_run_count, page_recor
 from airflow_provider_opsera.waiting.run_logs import is_console_output
 from airflow_provider_opsera.waiting.watch import UNKNOWN_STATUS_GRACE
 
-#: the only calls the doctor makes: reads
+#: the only calls the doctor makes: reads (a call a read-only token may make reads; approve and reject write)
 READ_CALLS = frozenset(
     {"pipeline_list", "pipeline_summary", "pipeline_status", "pipeline_logs"}
-    | {name for name, endpoint in ENDPOINTS.items() if endpoint.inferred}
+    | {name for name, endpoint in ENDPOINTS.items() if endpoint.inferred and API_READONLY in endpoint.scopes}
 )
 
 # What the provider reads from a pipeline's summary.
@@ -87,7 +88,8 @@ CONSOLE_FACT = "console output records"
 STATUS_FACT = "status strings"
 TASK_STATUS_FACT = "task status answer"
 LAST_STEP = "the summary's workflow.last_step.status"
-PIPELINE_FACTS = (SUMMARY_FACT, RUN_STATUS_FACT, LOG_RECORD_FACT, CONSOLE_FACT)
+ACTIONS_FACT = f"actions path {ENDPOINTS['pipeline_action_status'].method} {ENDPOINTS['pipeline_action_status'].path}"
+PIPELINE_FACTS = (SUMMARY_FACT, RUN_STATUS_FACT, LOG_RECORD_FACT, CONSOLE_FACT, ACTIONS_FACT)
 
 
 def path_fact(name: str) -> str:
@@ -227,6 +229,7 @@ class Doctor:
             run_count = self.latest_run_in_the_logs(pipeline_id)
         self.check_run_status(pipeline_id, run_count)
         self.check_logs(pipeline_id, run_count)
+        self.check_actions(pipeline_id)
 
     def check_summary(self, summary: Any, pipeline_id: str) -> int | None:
         """The summary's fields; returns the latest run count when the summary has a usable one."""
@@ -331,6 +334,16 @@ class Doctor:
                 CONSOLE_FACT, f"{len(console)} records, api_response.consoleLog as {' and '.join(sorted(set(kinds)))}"
             )
 
+    def check_actions(self, pipeline_id: str) -> None:
+        """The actions endpoint answers its ``status`` command for the pipeline (approve and reject share its path)."""
+        body = action_body("pipeline_action_status", pipeline_id)
+        answer = self.read_inferred_path(ACTIONS_FACT, lambda: self.read("pipeline_action_status", json=body))
+        if isinstance(answer, (dict, list)):
+            fields = self.fields(answer) if isinstance(answer, dict) else f"{len(answer)} items"
+            self.report.confirmed(ACTIONS_FACT, f"status answers {json_type(answer)}: {fields}")
+        elif answer is not None:
+            self.report.differs(ACTIONS_FACT, f"status answers {json_type(answer)}, expected an object")
+
     # -- tasks --
 
     def check_tasks(self) -> None:
@@ -361,22 +374,28 @@ class Doctor:
             self.report.differs(TASK_STATUS_FACT, f"the answer is {json_type(answer)}{fields}, not a bare string")
             self.saw_status(status, "the task's status")
 
-    def read_task_path(self, name: str, call: Any) -> Any:
-        """One inferred task path: whether it answers at all, and the answer (a list for list calls)."""
-        fact = path_fact(name)
+    def read_inferred_path(self, fact: str, call: Any) -> Any:
+        """The answer of a call on an inferred path, or None with the verdict reported when it did not answer."""
         try:
-            answer = call()
+            return call()
         except OpseraNotFoundError as error:
             self.report.differs(fact, f"answered 404: the path may not exist, or the object does not ({error})")
-            return None
         except OpseraPermissionError as error:
             self.report.unchecked(fact, str(error))
-            return None
         except OpseraError as error:
             if error.status_code == 405:
                 self.report.differs(fact, f"answered 405: the method or path differs ({error})")
+            elif error.status_code in (400, 422):
+                self.report.differs(fact, f"answered {error.status_code}: the body it was sent differs ({error})")
             else:
                 self.report.unchecked(fact, str(error))
+        return None
+
+    def read_task_path(self, name: str, call: Any) -> Any:
+        """One inferred task path: whether it answers at all, and the answer (a list for list calls)."""
+        fact = path_fact(name)
+        answer = self.read_inferred_path(fact, call)
+        if answer is None:
             return None
         if name in ("task_list", "task_logs"):
             try:

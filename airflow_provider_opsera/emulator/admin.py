@@ -1,7 +1,7 @@
 """Control routes under ``/_emulator/``: no authentication, never counted or faulted.
 
 Tests and scripts running the emulator as a subprocess use these to read request
-counts, inject faults, move the clock, approve paused runs and reset the state.
+counts, inject faults, move the clock, decide approval gates and reset the state.
 Errors are turned into JSON answers by the application's middleware.
 """
 
@@ -156,8 +156,17 @@ async def dump_state(request: web.Request) -> web.Response:
 
 
 async def approve(request: web.Request) -> web.Response:
+    """A person approves the gate from outside the API (in Opsera's UI, Slack...): ``{"by": "<who>"}``, optional."""
     pipeline_id = object_id(dict(request.match_info), "id")
-    return json_answer(_runtime(request).approve(pipeline_id))
+    body = await read_json_object(request)
+    return json_answer(_runtime(request).approve(pipeline_id, by=body.get("by")))
+
+
+async def reject(request: web.Request) -> web.Response:
+    """A person rejects the gate from outside the API: ``{"message": "<why>", "by": "<who>"}``; the run ends."""
+    pipeline_id = object_id(dict(request.match_info), "id")
+    body = await read_json_object(request)
+    return json_answer(_runtime(request).reject(pipeline_id, body.get("message"), by=body.get("by")))
 
 
 async def run_journal(request: web.Request) -> web.Response:
@@ -202,6 +211,7 @@ def add_admin_routes(app: web.Application) -> None:
         ("GET", "/_emulator/state", dump_state),
         ("GET", "/_emulator/runs", run_journal),
         ("POST", "/_emulator/pipelines/{id}/approve", approve),
+        ("POST", "/_emulator/pipelines/{id}/reject", reject),
         ("GET", "/_emulator/deviations", deviations),
         ("POST", "/_emulator/deviations", set_deviations),
         ("DELETE", "/_emulator/deviations", clear_deviations),

@@ -16,13 +16,13 @@ from collections import Counter
 
 from aiohttp import web
 
-from . import audit, insights, registry, workloads
+from . import audit, gates, insights, registry, workloads
 from .access import check_role, check_scope
 from .deviations import ContractDeviations
 from .errors import ApiError, bad_request
 from .faults import FaultInjector, FaultRule
 from .journal import RunJournal
-from .routes import API_ROUTES, Route
+from .routes import ACTIONS, API_ROUTES, COMMAND_ROUTES, Route
 from .state import EmulatorState
 
 log = logging.getLogger("opsera_emulator")
@@ -47,18 +47,31 @@ class Runtime:
         self.counts.clear()
         self.journal.clear()
 
-    def approve(self, pipeline_id: str) -> dict:
-        """A person lets a run paused at an approval gate continue (the admin route, the harness)."""
-        answer = workloads.approve_pipeline(self.state, pipeline_id)
-        self.journal.approved(pipeline_id, answer["runCount"], APPROVER)
+    def approve(self, pipeline_id: str, by: str | None = None) -> dict:
+        """A person lets a run paused at an approval gate go on, from outside the API (the admin route, the harness)."""
+        return self.decide(pipeline_id, gates.APPROVE, by)
+
+    def reject(self, pipeline_id: str, message: str, by: str | None = None) -> dict:
+        """A person rejects a run paused at an approval gate, from outside the API: the run ends ``rejected``."""
+        if not isinstance(message, str) or not message.strip():
+            raise bad_request("a rejection needs a non-empty message")
+        return self.decide(pipeline_id, gates.REJECT, by, message)
+
+    def decide(self, pipeline_id: str, decision: str, by: str | None, message: str = "") -> dict:
+        if by is not None and (not isinstance(by, str) or not by.strip()):
+            raise bad_request("by must be a non-empty string naming who decided")
+        answer = gates.decide_gate(self.state, pipeline_id, decision, message=message)
+        self.journal.decided(pipeline_id, answer, decision, by or APPROVER, via=OUTSIDE, message=message)
         return answer
 
     def run_journal(self) -> dict:
         return self.journal.describe(self.state, self.state.clock)
 
 
-# Who the journal says approved a run through the emulator (a person at the approval gate).
+# Who the journal says decided a gate from outside the API when the caller does not say (a person at the gate).
 APPROVER = "emulator-admin"
+# How the journal says a gate was decided: through the API's actions endpoint, or from outside it.
+OUTSIDE = "outside"
 
 RUNTIME = web.AppKey("runtime", Runtime)
 
@@ -93,6 +106,7 @@ OPERATIONS = {
     "mapping_create": (insights.create_mapping, BODY),
     "mapping_list": (insights.list_mappings, NOTHING),
     "mapping_get": (insights.get_mapping, PATH),
+    ACTIONS: (gates.pipeline_actions, BODY),
 }
 
 
@@ -135,6 +149,8 @@ def api_handler(route: Route):
         check_role(user, route)
         if takes == BODY:
             body = await read_json_object(request)
+            if route.handler == ACTIONS:  # one path, several commands: the one named decides the scopes
+                check_scope(token, COMMAND_ROUTES[gates.action_request(body)[0]])
             result = runtime.journal.journaled(
                 route.handler, state, token["name"], body, lambda: operation(state, user, body)
             )

@@ -244,11 +244,16 @@ class OpseraEmulator:
     def now(self) -> float:
         return self._call(lambda: self._runtime.state.now())
 
-    def approve(self, pipeline_id: str) -> dict:
-        return self._call(lambda: self._runtime.approve(pipeline_id))
+    def approve(self, pipeline_id: str, by: str | None = None) -> dict:
+        """Approve the gate a run of the pipeline waits at, as a person outside the API would (journal: ``by``)."""
+        return self._call(lambda: self._runtime.approve(pipeline_id, by))
+
+    def reject(self, pipeline_id: str, message: str, by: str | None = None) -> dict:
+        """Reject the gate a run of the pipeline waits at, from outside the API: the run ends ``rejected``."""
+        return self._call(lambda: self._runtime.reject(pipeline_id, message, by))
 
     def run_journal(self) -> dict:
-        """Each pipeline run with who started, stopped, reset and approved it; the faults injected."""
+        """Each pipeline run with who started, stopped and reset it and decided its gates; the faults injected."""
         import copy
 
         return self._call(lambda: copy.deepcopy(self._runtime.run_journal()))

@@ -1,10 +1,12 @@
-"""The run journal: who started, stopped, reset and approved each pipeline run, and when; the faults injected.
+"""The run journal: who started, stopped and reset each pipeline run, who decided its approval gates, and when.
 
 The store already knows each run's steps, status and emulated times. The journal adds
 what only the HTTP layer sees: the name of the token behind each request, the wall-clock
 time of it (to line runs up with other systems' records), the run requests Opsera refused,
-and every injected fault. ``GET /_emulator/runs`` joins the two, so a test or a soak can
-check afterwards that each run was started and stopped by whom it should have been.
+every injected fault, and each decision at a gate: who made it (a token's name through the
+API, or whoever decided from outside it), at which step, and how. ``GET /_emulator/runs``
+joins the two, so a test or a soak can check afterwards that each run was started, stopped
+and decided by whom it should have been.
 """
 
 from __future__ import annotations
@@ -19,6 +21,10 @@ PIPELINES = "pipelines"
 
 # The API operations (endpoint names) that change a run, and what the journal calls them.
 _RUN_COMMANDS = {"pipeline_stop": "stop", "pipeline_reset": "reset"}
+# The API operation of the actions endpoint, whose approve and reject decide gates.
+_ACTIONS = "pipeline_actions"
+#: where the journal lists each decision at a gate
+DECISION_LISTS = {"approve": "approvals", "reject": "rejections"}
 
 
 class RunJournal:
@@ -40,7 +46,14 @@ class RunJournal:
         self.faults_by_route[f"{route_key} {kind}"] += 1
 
     def journaled(self, operation: str, state, token_name: str, body: dict, perform):
-        """Perform an API operation; when it starts, stops or resets a pipeline run, note who and which run."""
+        """Perform an API operation; when it starts, stops, resets or decides a pipeline run, note who and which run."""
+        if operation == _ACTIONS:
+            answer = perform()
+            decision = body.get("action")
+            if decision in DECISION_LISTS:
+                for result in answer["results"]:
+                    self.decided(result["target"], result, decision, token_name, via="api", message=body.get("message"))
+            return answer
         if operation != "pipeline_run" and operation not in _RUN_COMMANDS:
             return perform()
         pipeline_id = body.get("pipelineId")
@@ -66,8 +79,12 @@ class RunJournal:
                 {"pipeline_id": pipeline_id, "token": token_name, "wall": self._wall(), "message": answer.get("message")}
             )
 
-    def approved(self, pipeline_id: str, run_count: int, who: str) -> None:
-        self._entry(pipeline_id, run_count)["approvals"].append({"by": who, "wall": self._wall()})
+    def decided(self, pipeline_id: str, answer: dict, decision: str, who: str, *, via: str, message=None) -> None:
+        """A gate of run ``answer["runCount"]`` was decided (approve or reject) by ``who``, ``via`` the API or not."""
+        note = {"by": who, "wall": self._wall(), "step": answer["step"], "via": via}
+        if decision == "reject":
+            note["message"] = message
+        self._entry(pipeline_id, answer["runCount"])[DECISION_LISTS[decision]].append(note)
 
     def _entry(self, pipeline_id: str, run_count: int) -> dict:
         key = (pipeline_id, run_count)
@@ -78,6 +95,7 @@ class RunJournal:
                 "stops": [],
                 "resets": [],
                 "approvals": [],
+                "rejections": [],
             }
         return self._runs[key]
 
@@ -107,6 +125,7 @@ class RunJournal:
                         "stops": seen.get("stops", []),
                         "resets": seen.get("resets", []),
                         "approvals": seen.get("approvals", []),
+                        "rejections": seen.get("rejections", []),
                     }
                 )
         return answer

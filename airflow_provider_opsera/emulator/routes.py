@@ -48,11 +48,31 @@ def _access(name: str) -> str:
     return ITEM_RBAC
 
 
-API_ROUTES: tuple[Route, ...] = tuple(
-    Route(e.method, e.path, e.name, e.scopes, _access(e.name)) for e in ENDPOINTS.values()
-) + (
-    # One older documentation page spells the mapping list in the plural.
-    Route("GET", "/api/v2/data/mappings", "mapping_list", ENDPOINTS["mapping_list"].scopes, SCOPE_ONLY),
+# The actions endpoint serves several commands on one path, each an entry of the endpoint table with an
+# ``action``: one route, whose handler checks the scopes of the command its body names (app.py).
+ACTIONS = "pipeline_actions"
+COMMAND_ROUTES = {
+    e.action: Route(e.method, e.path, e.name, e.scopes, ITEM_RBAC) for e in ENDPOINTS.values() if e.action
+}
+
+
+def _actions_routes() -> tuple[Route, ...]:
+    """One route per path of the commands; a token none of its commands accepts is refused before the body is read."""
+    scopes_of_path: dict[tuple[str, str], dict[str, None]] = {}
+    for command in COMMAND_ROUTES.values():
+        scopes_of_path.setdefault((command.method, command.path), {}).update(dict.fromkeys(command.scopes))
+    return tuple(
+        Route(method, path, ACTIONS, tuple(scopes), ITEM_RBAC) for (method, path), scopes in scopes_of_path.items()
+    )
+
+
+API_ROUTES: tuple[Route, ...] = (
+    tuple(Route(e.method, e.path, e.name, e.scopes, _access(e.name)) for e in ENDPOINTS.values() if not e.action)
+    + _actions_routes()
+    + (
+        # One older documentation page spells the mapping list in the plural.
+        Route("GET", "/api/v2/data/mappings", "mapping_list", ENDPOINTS["mapping_list"].scopes, SCOPE_ONLY),
+    )
 )
 
 ROUTES_BY_KEY = {route.key: route for route in API_ROUTES}

@@ -8,7 +8,8 @@ thousand idle runs cost nothing and a poll costs a few comparisons.
 
 Step script, from the seed: ``{name, tool, duration, outcome, console}`` with
 outcome ``success`` (the default), ``fail`` or ``approval`` (the run pauses at
-the step until ``approve``). Console lines are spread evenly inside the step.
+the step until ``approve``, or ends ``rejected`` on ``reject``). Console lines are
+spread evenly inside the step.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ PAUSED = "paused"
 SUCCESS = "success"
 FAILED = "failed"
 STOPPED = "stopped"
+REJECTED = "rejected"
 # What a pipeline or task reports before its first run or after a reset.
 IDLE = "created"
 
@@ -119,6 +121,25 @@ def approve(subject: RunSubject, run: dict, now: float, user_id: str) -> bool:
     return True
 
 
+def reject(subject: RunSubject, run: dict, now: float, user_id: str, message: str) -> bool:
+    """End a paused run at its approval gate, with the reason given. False if it was not paused."""
+    advance(subject, run, now)
+    if run["status"] != PAUSED:
+        return False
+    step = subject.steps[run["step_index"]]
+    _record(
+        subject, run, now, run["step_index"], "rejected", f"Step '{step['name']}' rejected: {message}", REJECTED,
+        "rejected", user_id=user_id,
+    )
+    _end(subject, run, now, REJECTED)
+    return True
+
+
+def waiting_step(subject: RunSubject, run: dict) -> dict | None:
+    """The step a paused run waits at, or None."""
+    return subject.steps[run["step_index"]] if run["status"] == PAUSED else None
+
+
 def request_stop(subject: RunSubject, run: dict, now: float, user_id: str) -> None:
     """A soft stop: the current step finishes, then the run ends ``stopped``.
 
@@ -157,6 +178,8 @@ def status_message(subject: RunSubject, run: dict) -> str:
         return f"{prefix} failed at step '{step_name}'."
     if status == STOPPED:
         return f"{prefix} was stopped."
+    if status == REJECTED:
+        return f"{prefix} was rejected at step '{step_name}'."
     if status == PAUSED:
         return f"{prefix} is paused at step '{step_name}' waiting for approval."
     return f"{prefix} is running step {run['step_index'] + 1} of {len(subject.steps)} ('{step_name}')."
@@ -187,7 +210,7 @@ def _finish_step(subject: RunSubject, run: dict, at: float, succeeded: bool) -> 
 def _end(subject: RunSubject, run: dict, at: float, status: str) -> None:
     run["status"] = status
     run["ended_at"] = at
-    state = {SUCCESS: "completed", FAILED: "failed", STOPPED: "stopped"}[status]
+    state = {SUCCESS: "completed", FAILED: "failed", STOPPED: "stopped", REJECTED: "rejected"}[status]
     _record(subject, run, at, None, "end", status_message(subject, run), status, state)
 
 

@@ -131,16 +131,6 @@ def list_pipelines(state: EmulatorState, user: dict) -> list[dict]:
     return [pipeline_view(state, pipeline_id) for pipeline_id in list(state.store[PIPELINES])[:RECORD_CAP]]
 
 
-def approve_pipeline(state: EmulatorState, pipeline_id: str) -> dict:
-    entry = _entry(state, PIPELINES, pipeline_id)
-    run = state.latest_run(PIPELINES, pipeline_id)
-    approver = entry["object"]["owner"]
-    if run is None or not runs.approve(state.subject(PIPELINES, pipeline_id), run, state.now(), approver):
-        raise ApiError(409, f"Pipeline {entry['object']['name']} is not waiting for approval")
-    state.save()
-    return {"status": "success", "message": f"Run {run['run_count']} approved", "runCount": run["run_count"]}
-
-
 def pipeline_view(state: EmulatorState, pipeline_id: str) -> dict:
     entry = state.entry(PIPELINES, pipeline_id)
     run = _current_run(state, PIPELINES, pipeline_id)

@@ -11,7 +11,7 @@ import requests
 
 from airflow_provider_opsera._compat import BaseHook, mask_secret
 from airflow_provider_opsera.client import redaction, validation
-from airflow_provider_opsera.client.api import ENDPOINTS, RECORD_CAP, Endpoint
+from airflow_provider_opsera.client.api import ENDPOINTS, RECORD_CAP, Endpoint, action_body
 from airflow_provider_opsera.client.connection import OpseraConnectionSettings
 from airflow_provider_opsera.client.connection_form import (
     CONN_TYPE,
@@ -335,6 +335,24 @@ class OpseraHook(BaseHook):
                 endpoint=error.endpoint,
             ) from None
         return pick_pipeline(name, pipelines)
+
+    # -- approval gates (Opsera's actions endpoint; its shape is inferred, see client/api.py) --
+
+    def approve_pipeline(self, pipeline_id: str) -> Any:
+        """Approve the gate the pipeline waits at. Opsera addresses the pipeline, not a run: read its state first."""
+        pipeline_id = validation.object_id(pipeline_id, "pipeline_id")
+        return self.call("pipeline_approve", json=action_body("pipeline_approve", pipeline_id))
+
+    def reject_pipeline(self, pipeline_id: str, message: str) -> Any:
+        """Reject the gate the pipeline waits at, saying why (``message``); Opsera ends the run."""
+        pipeline_id = validation.object_id(pipeline_id, "pipeline_id")
+        message = validation.string(message, "message")
+        return self.call("pipeline_reject", json=action_body("pipeline_reject", pipeline_id, message))
+
+    def get_pipeline_action_status(self, pipeline_id: str) -> Any:
+        """The actions endpoint's ``status`` of a pipeline (a read)."""
+        pipeline_id = validation.object_id(pipeline_id, "pipeline_id")
+        return self.call("pipeline_action_status", json=action_body("pipeline_action_status", pipeline_id))
 
     # -- tool registry --
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from airflow_provider_opsera._lazy import lazy_exports
 
 _MODULE_OF = {
+    "OpseraApprovalGateTrigger": "approval_gate",
+    "OpseraGateAnswerTrigger": "approval_gate",
     "OpseraPipelineRunEventTrigger": "pipeline_events",
     "OpseraPipelineRunTrigger": "pipeline",
     "OpseraTaskTrigger": "task",

@@ -51,7 +51,10 @@ def test_a_read_only_power_user_token_cannot_write(connection_test):
     ok, message = connection_test("power-readonly")
     assert ok is True
     assert "power@example.com; scope api-readonly; role Power User or higher" in message
-    assert "It cannot run, stop and reset pipelines; update tools; write Insights data" in message
+    assert (
+        "It cannot run, stop and reset pipelines; approve or reject approval gates; update tools; write Insights data"
+        in message
+    )
 
 
 def test_a_security_logs_token_passes(connection_test):

@@ -46,7 +46,8 @@ def doctor(capsys, *args: str) -> tuple[int, str]:
 
 def verdicts(output: str) -> dict[str, str]:
     """fact -> its verdict line, for the lines after the header."""
-    facts = ("pipeline summary", "run status", "log record", "console output", "task path", "task status", "status")
+    facts = ("pipeline summary", "run status", "log record", "console output", "task path", "task status", "status",
+             "actions path")
     found = {}
     for line in output.splitlines():
         if line.startswith(facts):
@@ -60,7 +61,8 @@ def test_the_emulator_tenant_is_confirmed_with_read_calls_only(tenant, capsys):
     code, out = doctor(capsys)
     assert code == 0, out
     found = verdicts(out)
-    assert len(found) == 10 and all(v.startswith("confirmed") for v in found.values()), found
+    assert len(found) == 11 and all(v.startswith("confirmed") for v in found.values()), found
+    assert found["actions path POST /api/v2/actions"].startswith("confirmed (status answers object: ")
     assert f"Pipeline examined: {BLANK}" in out and f"Task examined: {NIGHTLY_SYNC}" in out
     assert "console output records" in found and "api_response.consoleLog as string" in found["console output records"]
     sent = {key for key, count in tenant.request_counts().items() if count > before.get(key, 0)}
@@ -118,7 +120,7 @@ def test_as_a_module_from_the_environment(tenant):
         capture_output=True, text=True, env=env, timeout=120,
     )
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "10 confirmed, 0 differ, 0 could not be checked." in done.stdout
+    assert "11 confirmed, 0 differ, 0 could not be checked." in done.stdout
     assert tenant.token("admin") not in done.stdout + done.stderr
 
 

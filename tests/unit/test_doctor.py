@@ -16,6 +16,8 @@ from tests.unit.pipeline_fakes import LOGS, STATUS, SUMMARY, TASK_LOGS, TASK_STA
 
 LIST = f"{BASE_URL}/api/v1/pipeline/pipelines"
 TASK_LIST = f"{BASE_URL}/api/v1/task/tasks"
+ACTIONS = f"{BASE_URL}/api/v2/actions"
+ACTIONS_FACT = "actions path POST /api/v2/actions"
 SECRET = "hunter2-very-secret"
 
 
@@ -80,6 +82,7 @@ def opsera(set_conn, token, requests_mock):
     requests_mock.post(TASK_SUMMARY, json={"_id": TASK_ID, "status": "success"})
     requests_mock.post(TASK_STATUS, text='"success"')
     requests_mock.get(TASK_LOGS, json=[])
+    requests_mock.post(ACTIONS, json={"status": "success", "data": [{"pipelineId": PIPELINE_ID, "paused": False}]})
     return requests_mock
 
 
@@ -99,7 +102,7 @@ def test_a_tenant_like_the_contract_is_confirmed(opsera, capsys, token):
     assert code == 0
     for fact in ("pipeline summary fields", "run status answer", "log record fields", "console output records",
                  "task path GET /api/v1/task/tasks", "task path POST /api/v1/task/status",
-                 "task status answer", "status strings"):
+                 "task status answer", "status strings", ACTIONS_FACT):
         assert verdict(out, fact).startswith("confirmed"), fact
     assert "scopes api pipeline" in out and ("in 10.0 days" in out or "in 9.9 days" in out)
     assert "saw 'success' (succeeded)" in out
@@ -111,8 +114,11 @@ def test_only_read_calls_are_made(opsera, capsys):
     doctor(capsys, "--pipeline-id", PIPELINE_ID, "--task-id", TASK_ID)
     sent = {(r.method, r.path) for r in opsera.request_history}
     reads = {(ENDPOINTS[name].method, ENDPOINTS[name].path) for name in READ_CALLS}
-    assert sent <= reads and len(sent) == 8
+    assert sent <= reads and len(sent) == 9
     assert not READ_CALLS & {"pipeline_run", "pipeline_stop", "pipeline_reset", "tool_update"}
+    assert not READ_CALLS & {"pipeline_approve", "pipeline_reject"}  # they share the actions path with status
+    actions = [r.json() for r in opsera.request_history if r.path == "/api/v2/actions"]
+    assert actions == [{"action": "status", "type": "pipeline", "version": 1, "target": [PIPELINE_ID]}]
     assert not any(name.endswith("_create") for name in READ_CALLS)
 
 
@@ -183,6 +189,32 @@ def test_a_task_path_answering_404_differs_and_a_403_is_not_checkable(opsera, ca
     assert verdict(out, "task path GET /api/v1/task/tasks").startswith("differs: answered 404")
     assert verdict(out, "task path POST /api/v1/task/status").startswith("could not check: ")
     assert "tasks-readonly" in verdict(out, "task path POST /api/v1/task/status")  # the scopes it accepts
+
+
+@pytest.mark.parametrize(
+    "answer, expected",
+    [
+        ({"status_code": 404, "json": {"status": "failed", "message": "Not found"}}, "differs: answered 404"),
+        ({"status_code": 405, "json": {"status": "failed", "message": "Method"}}, "differs: answered 405"),
+        ({"status_code": 400, "json": {"status": "failed", "message": "unknown action"}},
+         "differs: answered 400: the body it was sent differs"),
+        ({"status_code": 403, "json": {"status": "failed", "message": "forbidden"}}, "could not check: "),
+        ({"json": "paused"}, "differs: status answers string, expected an object"),
+        ({"json": {"status": "success", "data": []}}, "confirmed (status answers object: status (string), data"),
+    ],
+)
+def test_the_actions_path_is_checked_with_its_status_command(opsera, capsys, answer, expected):
+    opsera.post(ACTIONS, **answer)
+    code, out = doctor(capsys)
+    assert verdict(out, ACTIONS_FACT).startswith(expected), out
+    assert code == (1 if expected.startswith("differs") else 0)
+
+
+def test_without_a_pipeline_the_actions_path_is_not_checked(opsera, capsys):
+    opsera.get(LIST, json=[])
+    code, out = doctor(capsys)
+    assert verdict(out, ACTIONS_FACT) == "could not check: the token sees no pipeline: give --pipeline-id"
+    assert not any(r.path == "/api/v2/actions" for r in opsera.request_history)
 
 
 def test_a_task_status_as_an_object_differs(opsera, capsys):

@@ -63,6 +63,14 @@ CALLS = [
     ("list_mappings", (), {}, "GET", "/api/v2/data/mapping", None, {"count": 1, "data": [{"id": "m1"}]},
      [{"id": "m1"}]),
     ("get_mapping", ("m1",), {}, "GET", "/api/v2/data/mapping/m1", None, {"id": "m1"}, None),
+    ("approve_pipeline", (PIPELINE_ID,), {}, "POST", "/api/v2/actions",
+     {"action": "approve", "type": "pipeline", "version": 1, "target": [PIPELINE_ID]},
+     {"status": "success", "message": "approved"}, None),
+    ("reject_pipeline", (PIPELINE_ID, " Not today. "), {}, "POST", "/api/v2/actions",
+     {"action": "reject", "type": "pipeline", "version": 1, "target": [PIPELINE_ID], "message": "Not today."},
+     {"status": "success", "message": "rejected"}, None),
+    ("get_pipeline_action_status", (PIPELINE_ID,), {}, "POST", "/api/v2/actions",
+     {"action": "status", "type": "pipeline", "version": 1, "target": [PIPELINE_ID]}, {"status": "success"}, None),
 ]
 
 
@@ -102,7 +110,8 @@ def test_every_endpoint_in_the_table_has_a_hook_method():
         "create_project": "project_create", "list_projects": "project_list", "get_project": "project_get",
         "create_person": "person_create", "list_people": "person_list", "get_person": "person_get",
         "create_org_hierarchy": "org_hierarchy_create", "create_mapping": "mapping_create",
-        "list_mappings": "mapping_list", "get_mapping": "mapping_get",
+        "list_mappings": "mapping_list", "get_mapping": "mapping_get", "approve_pipeline": "pipeline_approve",
+        "reject_pipeline": "pipeline_reject", "get_pipeline_action_status": "pipeline_action_status",
     }
     assert set(covered.values()) == set(ENDPOINTS)
     assert {c[0] for c in CALLS} == set(covered)

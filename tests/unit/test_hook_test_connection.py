@@ -49,7 +49,10 @@ def test_a_pipeline_token_below_power_user_passes_and_says_runs_by_id_only(hook_
     ok, message = hook_with(scoped("pipeline")).test_connection()
     assert ok is True, message
     assert "valid token (dev@example.com; scope pipeline; role below Power User)" in message
-    assert "It can run, stop and reset pipelines; read a run's status and logs; read a pipeline by id." in message
+    assert (
+        "It can run, stop and reset pipelines; read a run's status and logs; approve or reject approval gates; "
+        "read a pipeline by id." in message
+    )
     assert "cannot list pipelines (its owner lacks the Power User role): runs by id only" in message
     assert "It has no access to the tool registry, tasks, audit logs or Insights data." in message
     assert "; use " not in message  # a statement of what the token reaches, not advice
