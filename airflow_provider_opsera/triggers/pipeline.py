@@ -35,7 +35,7 @@ class OpseraPipelineRunTrigger(OpseraPollingTrigger):
         task's log) as the run moves on; the event says how far they were shown, for the resumed task
     :param unknown: arguments another version of the provider stored that this one does not
         know: logged and left out. Values out of range are brought into it, with a warning
-        (see :mod:`~airflow_provider_opsera.triggers.stored_args`).
+        (``triggers/stored_args.py`` says how).
     """
 
     def __init__(
