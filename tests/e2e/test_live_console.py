@@ -7,12 +7,7 @@ task is still deferred, and once the task has resumed, every line once, in order
 
 from __future__ import annotations
 
-from tests.e2e.test_production import (
-    CONSOLE_LINES,
-    TAKEOVER_DAG,
-    TASK,
-    assert_console_lines_once_in_order,
-)
+from tests.e2e.test_production import CONSOLE_LINES, TAKEOVER_DAG, TASK, assert_console_lines_once_in_order
 
 
 def test_a_deferred_tasks_log_shows_the_console_of_a_run_that_has_not_ended(airflow):
