@@ -39,10 +39,29 @@ def journal_run(airflow, run_count: int) -> dict:
     return run
 
 
+def deferred_for_good(airflow, run_id: str) -> None:
+    """The gate task waits in a triggerer and the scheduler has handled the exit of the worker that deferred it.
+
+    A person answers seconds after the request shows; a script that answers within a second of it meets
+    Airflow's deferral race (apache/airflow#66374): the answer resumes the task before the scheduler has
+    handled the deferring worker's exit, and the scheduler fails it ("finished with state success, but the
+    task instance's state attribute is queued").
+    """
+    airflow.wait_for(lambda: airflow.triggerer_holding(DAG_ID, run_id, GATE), 120, "a triggerer to hold the gate")
+    handled = f"task_id={GATE}, run_id={run_id},"
+
+    def exit_handled() -> bool:
+        log = (airflow.home / "scheduler.log").read_text(errors="replace")
+        return any(handled in line and "state=deferred" in line for line in log.splitlines())
+
+    airflow.wait_for(exit_handled, 120, "the scheduler to handle the deferring worker's exit")
+
+
 def started(airflow) -> tuple[str, dict]:
     dag_id = example_dag(airflow, "example_opsera_approval_gate.py", DAG_ID)
     run_id = airflow.trigger(dag_id)
     request = wait_for_request(airflow, run_id)
+    deferred_for_good(airflow, run_id)
     return run_id, request
 
 
