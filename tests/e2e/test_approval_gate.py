@@ -9,6 +9,7 @@ last test decides the gate in Opsera instead, and the request is answered on the
 
 from __future__ import annotations
 
+import pytest
 import requests
 
 from tests.e2e.conftest import example_dag
@@ -17,6 +18,19 @@ DAG_ID = "example_opsera_approval_gate"
 GATE = "approve_release"
 RELEASE_WITH_APPROVAL = "5fd56d90979ee048ee660626"
 ACTIONS = "POST /api/v2/actions"
+
+
+@pytest.fixture(autouse=True)
+def nothing_left_at_the_gate(airflow):
+    """After each test, no DAG run of the example goes on and no run of the pipeline waits at its gate: a test
+    that failed half-way would otherwise have the next one's first task wait out the paused run."""
+    yield
+    for run in airflow.api("GET", f"/dags/{DAG_ID}/dagRuns", params={"limit": 100})["dag_runs"]:
+        if run["state"] in ("queued", "running"):
+            airflow.api("PATCH", f"/dags/{DAG_ID}/dagRuns/{run['dag_run_id']}", json={"state": "failed"})
+    requests.post(  # refused when no run waits at the gate: nothing to do then
+        f"{airflow.emulator_url}/_emulator/pipelines/{RELEASE_WITH_APPROVAL}/approve", json={"by": "cleanup"}, timeout=10
+    )
 
 
 def request_path(run_id: str) -> str:
