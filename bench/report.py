@@ -578,6 +578,124 @@ def batch_section(batch: dict | None) -> list[str]:
     return lines
 
 
+def real_cases(real: dict | None) -> tuple[dict, list[dict]]:
+    """The sleeping triggerer's case of each N, and every case that measured something."""
+    cases = [case for case in (real or {}).get("cases", []) if "error" not in case]
+    sleeping = {case["n"]: case for case in cases if case["kind"] == "sleep"}
+    return sleeping, [case for case in cases if case["kind"] != "sleep" and case["n"] in sleeping]
+
+
+def resume_text(case: dict) -> str:
+    resume = case.get("resume") or {}
+    if "median_s" not in resume:
+        return "n/a"
+    missing = resume["of"] - resume["resumed"]
+    return f"{resume['median_s']:.1f} / {resume['max_s']:.1f} s" + (f" ({missing:,} not resumed)" if missing else "")
+
+
+def real_triggerer_section(real: dict | None) -> list[str]:
+    from bench.real_triggerer import SWITCH_NAMES, SWITCHES, figures, verdict
+
+    sleeping, cases = real_cases(real)
+    if not sleeping or not cases:
+        return ["Not measured yet: `python -m bench.run --only real-triggerer`."]
+    lines = [
+        "Airflow's own cost, the same triggerer holding N sleeping `DateTimeTrigger`s (taken off every figure below):",
+        "",
+        "| N | triggerer CPU | RSS (supervisor + trigger runner) | 1-min load at start |",
+        "|---:|---:|---:|---:|",
+    ]
+    for n, case in sorted(sleeping.items()):
+        lines.append(
+            f"| {n:,} | {case['cpu_seconds_per_second'] * 1000:.0f} ms/s | {case['rss_bytes'] / 2**20:.0f} MiB "
+            f"| {case['load_average'][0]:.1f} |"
+        )
+    lines += [
+        "",
+        "Cost per wait beyond the sleeping trigger. CPU: the triggerer's process group over the window, per wait per "
+        "poll interval and per minute; memory: RSS per wait; polls achieved: polls the server answered over one per "
+        "wait per interval; resumed: seconds from every run turning successful to each task instance leaving "
+        "`deferred` (median / max, from `task_instance.updated_at`). The provider as shipped; where it ran more "
+        "than once (5 s polling), the median and each figure.",
+        "",
+        "| poll interval | N | kind | CPU ms / wait / poll | CPU ms / wait / min | KiB / wait | Opsera ÷ dbt Cloud "
+        "(CPU, memory) | polls achieved | resumed (median / max) |",
+        "|---:|---:|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    shipped = [case for case in cases if not case.get("switch")]
+    groups: dict[tuple, list[dict]] = {}
+    for case in shipped:
+        groups.setdefault((case["poll_interval"], case["n"], case["kind"]), []).append(case)
+
+    def median_figure(group: list[dict], key: str) -> float:
+        return statistics.median(figures(case, sleeping[case["n"]])[key] for case in group)
+
+    for (interval, n, kind), group in sorted(groups.items(), key=lambda item: (*item[0][:2], item[0][2] != "opsera")):
+        each = [figures(case, sleeping[n]) for case in group]
+        theirs = groups.get((interval, n, "dbt"))
+        versus = "—"
+        if kind == "opsera" and theirs:
+            versus = ", ".join(
+                fmt_ratio(ratio(median_figure(group, key), median_figure(theirs, key)))
+                for key in ("cpu_ms_per_poll", "kib_per_wait")
+            )
+        cpu = f"{median_figure(group, 'cpu_ms_per_poll'):.3f}"
+        if len(each) > 1:
+            cpu += " (" + ", ".join(f"{f['cpu_ms_per_poll']:.3f}" for f in each) + ")"
+        achieved = statistics.median(case["polls_achieved"] for case in group)
+        lines.append(
+            f"| {interval:g} s | {n:,} | {'Opsera' if kind == 'opsera' else 'dbt Cloud'} | {cpu} "
+            f"| {median_figure(group, 'cpu_ms_per_minute'):.2f} | {median_figure(group, 'kib_per_wait'):.1f} "
+            f"| {versus} | {achieved:.0%} | {resume_text(group[0])} |"
+        )
+    lines += [
+        "",
+        "### Optimizations",
+        "",
+        "Each optimisation of the provider turned off in turn in the same triggerer (5 s polling; the launcher sets "
+        "the module constant, or puts back plain `asyncio.sleep` for the grid, before Airflow's CLI runs), against "
+        "the provider as shipped; each case twice, in a rotating order. Figures per wait beyond the sleeping "
+        "trigger, each repeat. Noise criterion: an optimisation is KEPT when, turned off, its CPU or its memory is "
+        "higher in every repeat than in every repeat as shipped, by more than 10 % of the median, at either N; "
+        "otherwise DELETED.",
+        "",
+        "| optimisation | N | CPU ms / wait / poll, on → off | KiB / wait, on → off | polls achieved off | "
+        "resumed off (median / max) | verdict |",
+        "|---|---:|---|---|---:|---:|---|",
+    ]
+    for switch in SWITCHES:
+        verdicts = []
+        rows = []
+        for n in sorted(sleeping):
+            on = [case for case in cases if case["kind"] == "opsera" and not case.get("switch")
+                  and case["n"] == n and case["poll_interval"] == 5.0]
+            off = [case for case in cases if case.get("switch") == switch and case["n"] == n]
+            if not on or not off:
+                continue
+            found = {}
+            for key, digits in (("cpu_ms_per_poll", 3), ("kib_per_wait", 1)):
+                before = [figures(case, sleeping[n])[key] for case in on]
+                after = [figures(case, sleeping[n])[key] for case in off]
+                verdicts.append(verdict(before, after))
+                found[key] = (
+                    ", ".join(f"{v:.{digits}f}" for v in before) + " → " + ", ".join(f"{v:.{digits}f}" for v in after)
+                )
+            achieved = ", ".join(f"{case['polls_achieved']:.0%}" for case in off)
+            rows.append((n, found, achieved, resume_text(off[0])))
+        overall = "KEPT" if "KEPT" in verdicts else ("DELETED" if verdicts else "not measured")
+        for n, found, achieved, resumed in rows:
+            lines.append(
+                f"| {SWITCH_NAMES[switch]} | {n:,} | {found['cpu_ms_per_poll']} | {found['kib_per_wait']} "
+                f"| {achieved} | {resumed} | {overall} |"
+            )
+    failed = [case for case in (real or {}).get("cases", []) if "error" in case]
+    if failed:
+        lines += ["", "Cases that failed: " + "; ".join(
+            f"{case['kind']} {case.get('switch') or 'as shipped'} N={case['n']:,} {case['poll_interval']:g} s: "
+            f"{case['error'][:200]}" for case in failed)]
+    return lines
+
+
 def findings_block() -> str:
     if TARGET.exists():
         text = TARGET.read_text()
@@ -589,7 +707,7 @@ def findings_block() -> str:
 def render() -> str:
     machine, imports, triggerer = load("machine"), load("imports"), with_floor(load("triggerer"), load("floor"))
     hooks, requests, wakeups = load("hooks"), load("requests"), load("wakeups")
-    batch, bursts = load("batch"), load("burst")
+    batch, bursts, real = load("batch"), load("burst"), load("real_triggerer")
     durations = ", ".join(
         f"{name} {data['seconds']:.0f} s"
         for name, data in (
@@ -601,6 +719,7 @@ def render() -> str:
             ("hooks", hooks),
             ("requests", requests),
             ("batch", batch),
+            ("real-triggerer", real),
         )
         if data
     )
@@ -614,7 +733,7 @@ def render() -> str:
         "",
         "Reproduce: `make bench` (it creates `.venv-bench` with apache-airflow 3.3.2, this provider installed "
         "editable and the latest apache-airflow-providers-dbt-cloud, then runs `python -m bench.run`). One part: "
-        "`.venv-bench/bin/python -m bench.run --only imports|triggerer|floor|wakeups|burst|hooks|requests|batch`; raw results go to "
+        "`.venv-bench/bin/python -m bench.run --only imports|triggerer|floor|wakeups|burst|hooks|requests|batch|real-triggerer`; raw results go to "
         f"`bench/out/*.json`. Durations of the last run: {durations or 'n/a'}. Benchmarks are not tests: nothing "
         "asserts a time.",
         "",
@@ -676,6 +795,18 @@ def render() -> str:
         "### Waits in a burst",
         "",
         *burst_section(bursts),
+        "",
+        "## In a real triggerer",
+        "",
+        "The parts above run triggers in a plain process. This one runs them in ONE real `airflow triggerer` "
+        "(Airflow 3.3.2, its supervisor and its trigger runner) on a PostgreSQL metadata database "
+        "(`bench/real_triggerer.py`): N task instances deferred in the database with their `trigger` rows made by "
+        "Airflow's `Trigger.from_object` (written over one poll interval, at most 30 s, as tasks defer over time), "
+        "`--capacity` N + 100, polling `bench/server.py`. After every wait has polled once, the triggerer's whole "
+        "process group is sampled over whole poll intervals (at least two, at least 20 s); then every run turns "
+        "successful. No scheduler runs: a resumed task instance stays `scheduled`.",
+        "",
+        *real_triggerer_section(real),
         "",
         "## 3. Requests per run",
         "",
