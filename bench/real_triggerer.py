@@ -21,6 +21,7 @@ Run as a child for the seeding: ``python -m bench.real_triggerer seed KIND N POL
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import statistics
 import subprocess
@@ -264,6 +265,7 @@ class Stage:
         self.server.stop()
         stop_all(self.processes, grace=5)
         self.postgres.remove_files()
+        shutil.rmtree(self.home, ignore_errors=True)
 
 
 # ----- one case
