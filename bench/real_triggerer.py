@@ -119,11 +119,26 @@ def figures(case: dict, sleeping: dict) -> dict[str, float]:
     }
 
 
+def cycle_figures(case: dict, sleeping: dict) -> dict[str, list[float]]:
+    """:func:`figures` for each poll-interval cycle of the window (CPU) and each RSS sample (memory): the spread."""
+    waits, interval = case["n"], case["poll_interval"]
+    return {
+        "cpu_ms_per_poll": [
+            per_wait_cpu_ms(beyond(cpu, sleeping["cpu_seconds_per_second"]), 1.0, waits, interval)
+            for cpu in case.get("cpu_per_cycle_s") or [case["cpu_seconds_per_second"]]
+        ],
+        "kib_per_wait": [
+            beyond(rss, sleeping["rss_bytes"]) / waits / 1024 for rss in case.get("rss_samples") or [case["rss_bytes"]]
+        ],
+    }
+
+
 def verdict(on: list[float], off: list[float], margin: float = 0.10) -> str:
     """KEPT when turning the optimisation off makes a cost higher beyond noise, else DELETED.
 
-    Beyond noise: every figure with it off is above every figure with it on (the repeats' ranges do
-    not overlap), and the medians differ by more than ``margin`` of the figure with it on.
+    Beyond noise: every figure with it off is above every figure with it on (the ranges of the
+    cycles of every repeat do not overlap), and the medians differ by more than ``margin`` of the
+    figure with it on.
     """
     if not on or not off:
         return "not measured"
@@ -334,6 +349,7 @@ def run_case(stage: Stage, kind: str, count: int, interval: float, switch: str |
             "cpu_seconds_per_second": (after["cpu"] - before["cpu"]) / seconds,
             "cpu_per_cycle_s": [(b["cpu"] - a["cpu"]) / (b["t"] - a["t"]) for a, b in zip(samples, samples[1:])],
             "rss_bytes": statistics.median(s["rss"] for s in samples),
+            "rss_samples": [s["rss"] for s in samples],
             "processes": len(group_pids(triggerer.popen.pid)),
             "polls": polls,
             "polls_achieved": polls_achieved(polls, count, seconds, interval) if kind != "sleep" else None,
@@ -391,23 +407,29 @@ INTERVALS = (5.0, 30.0)
 
 
 def default_plan(repeats: int = 2) -> list[tuple]:
-    """``(kind, N, poll interval, switch)``: Airflow's own cost and the kinds side by side at 5 s, then every
-    switch off with the provider as shipped among them, ``repeats`` times in a rotating order (5 s polling only;
-    the shipped provider's first repeat is the side-by-side case), then the kinds at 30 s."""
+    """``(kind, N, poll interval, switch)`` in order of what matters most, so that a run cut short by ``until``
+    has the most: at each N, Airflow's own cost, both kinds at 5 s and every switch off (5 s polling only); then
+    the kinds at 30 s; then the 5 s cases of the provider again (``repeats`` in all), in a rotating order."""
     fast, slow = INTERVALS
-    plan = [("sleep", n, fast, None) for n in SIZES]
-    plan += [(kind, n, fast, None) for n in SIZES for kind in ("opsera", "dbt")]
-    variants = list(SWITCHES)
-    for repeat in range(repeats):
-        for n in SIZES:
-            shift = repeat % (len(variants) + 1)
-            order = ([None, *variants])[shift:] + ([None, *variants])[:shift]
-            plan += [("opsera", n, fast, switch) for switch in order if not (repeat == 0 and switch is None)]
+    plan = []
+    for n in SIZES:
+        plan += [("sleep", n, fast, None), ("opsera", n, fast, None), ("dbt", n, fast, None)]
+        plan += [("opsera", n, fast, switch) for switch in SWITCHES]
     plan += [(kind, n, slow, None) for n in SIZES for kind in ("opsera", "dbt")]
+    variants = [None, *SWITCHES]
+    for repeat in range(1, repeats):
+        for n in SIZES:
+            shift = repeat % len(variants)
+            plan += [("opsera", n, fast, switch) for switch in variants[shift:] + variants[:shift]]
     return plan
 
 
-def main(plan: list[tuple] | None = None) -> dict:
+#: about how long a case takes at each poll interval (start, seeding, warm-up, window, resume, stop), in seconds
+CASE_SECONDS = {5.0: 100.0, 30.0: 240.0}
+
+
+def main(plan: list[tuple] | None = None, until: float | None = None) -> dict:
+    """Every case of ``plan``; with ``until`` (epoch seconds), none that would not end by then."""
     plan = default_plan() if plan is None else plan
     started = time.monotonic()
     stage = Stage()
@@ -415,6 +437,12 @@ def main(plan: list[tuple] | None = None) -> dict:
     cases = []
     try:
         for kind, count, interval, switch in plan:
+            if until is not None and time.time() + CASE_SECONDS.get(interval, 4 * interval + 60) > until:
+                say(f"  {kind} {switch or 'as shipped'} N={count} {interval:g} s: left out, no time left")
+                cases.append(
+                    {"kind": kind, "n": count, "poll_interval": interval, "switch": switch, "skipped": "no time left"}
+                )
+                continue
             try:
                 cases.append(run_case(stage, kind, count, interval, switch))
             except Exception as error:  # one broken case must not cost the others
@@ -493,9 +521,29 @@ def seed(kind: str, count: int, interval: float, spread: float, batches: int = 1
         print(f"batch {batch}: {min(count, first + size)} of {count} waits", flush=True)
 
 
+def run(until: float | None = None) -> dict:
+    """The part on its own, as ``bench.run`` would run it, saved to ``bench/out/real_triggerer.json``."""
+    from bench.common import save
+
+    started, load = time.monotonic(), os.getloadavg()
+    data = main(until=until)
+    data.update(seconds=time.monotonic() - started, load_average_before=load, load_average_after=os.getloadavg())
+    save("real_triggerer", data)
+    return data
+
+
 if __name__ == "__main__":
     if sys.argv[1] == "seed":
         kind_, count_, interval_, spread_ = sys.argv[2:6]
         seed(kind_, int(count_), float(interval_), float(spread_))
+    elif sys.argv[1] == "run":  # run [--until HH:MM, UTC today]: leave out the cases that would end later
+        import datetime as dt
+
+        until_ = None
+        if "--until" in sys.argv:
+            hours, minutes = map(int, sys.argv[sys.argv.index("--until") + 1].split(":"))
+            moment = dt.datetime.now(dt.timezone.utc).replace(hour=hours, minute=minutes, second=0, microsecond=0)
+            until_ = moment.timestamp()
+        run(until_)
     else:
         raise SystemExit(__doc__)

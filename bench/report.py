@@ -580,7 +580,7 @@ def batch_section(batch: dict | None) -> list[str]:
 
 def real_cases(real: dict | None) -> tuple[dict, list[dict]]:
     """The sleeping triggerer's case of each N, and every case that measured something."""
-    cases = [case for case in (real or {}).get("cases", []) if "error" not in case]
+    cases = [case for case in (real or {}).get("cases", []) if "error" not in case and "skipped" not in case]
     sleeping = {case["n"]: case for case in cases if case["kind"] == "sleep"}
     return sleeping, [case for case in cases if case["kind"] != "sleep" and case["n"] in sleeping]
 
@@ -594,7 +594,7 @@ def resume_text(case: dict) -> str:
 
 
 def real_triggerer_section(real: dict | None) -> list[str]:
-    from bench.real_triggerer import SWITCH_NAMES, SWITCHES, figures, verdict
+    from bench.real_triggerer import SWITCH_NAMES, SWITCHES, cycle_figures, figures, verdict
 
     sleeping, cases = real_cases(real)
     if not sleeping or not cases:
@@ -654,45 +654,47 @@ def real_triggerer_section(real: dict | None) -> list[str]:
         "",
         "Each optimisation of the provider turned off in turn in the same triggerer (5 s polling; the launcher sets "
         "the module constant, or puts back plain `asyncio.sleep` for the grid, before Airflow's CLI runs), against "
-        "the provider as shipped; each case twice, in a rotating order. Figures per wait beyond the sleeping "
-        "trigger, each repeat. Noise criterion: an optimisation is KEPT when, turned off, its CPU or its memory is "
-        "higher in every repeat than in every repeat as shipped, by more than 10 % of the median, at either N; "
+        "the provider as shipped. Figures per wait beyond the sleeping trigger: the median and, in brackets, the "
+        "range over every 5 s cycle of the window (CPU) and every RSS sample (memory), of every repeat. Noise "
+        "criterion: an optimisation is KEPT when, turned off, its CPU or its memory is higher in every cycle than "
+        "in every cycle as shipped (the ranges do not overlap), by more than 10 % of the median, at either N; "
         "otherwise DELETED.",
         "",
-        "| optimisation | N | CPU ms / wait / poll, on → off | KiB / wait, on → off | polls achieved off | "
-        "resumed off (median / max) | verdict |",
-        "|---|---:|---|---|---:|---:|---|",
+        "| optimisation | N | runs on / off | CPU ms / wait / poll, on → off | KiB / wait, on → off | "
+        "polls achieved off | resumed off (median / max) | verdict |",
+        "|---|---:|---:|---|---|---:|---:|---|",
     ]
     for switch in SWITCHES:
         verdicts = []
         rows = []
         for n in sorted(sleeping):
-            on = [case for case in cases if case["kind"] == "opsera" and not case.get("switch")
-                  and case["n"] == n and case["poll_interval"] == 5.0]
+            on = [
+                case
+                for case in cases
+                if case["kind"] == "opsera" and not case.get("switch") and case["n"] == n and case["poll_interval"] == 5.0
+            ]
             off = [case for case in cases if case.get("switch") == switch and case["n"] == n]
             if not on or not off:
                 continue
             found = {}
             for key, digits in (("cpu_ms_per_poll", 3), ("kib_per_wait", 1)):
-                before = [figures(case, sleeping[n])[key] for case in on]
-                after = [figures(case, sleeping[n])[key] for case in off]
+                before = [v for case in on for v in cycle_figures(case, sleeping[n])[key]]
+                after = [v for case in off for v in cycle_figures(case, sleeping[n])[key]]
                 verdicts.append(verdict(before, after))
-                found[key] = (
-                    ", ".join(f"{v:.{digits}f}" for v in before) + " → " + ", ".join(f"{v:.{digits}f}" for v in after)
-                )
+                found[key] = f"{spread_of(before, digits)} → {spread_of(after, digits)}"
             achieved = ", ".join(f"{case['polls_achieved']:.0%}" for case in off)
-            rows.append((n, found, achieved, resume_text(off[0])))
+            rows.append((n, f"{len(on)} / {len(off)}", found, achieved, resume_text(off[0])))
         overall = "KEPT" if "KEPT" in verdicts else ("DELETED" if verdicts else "not measured")
-        for n, found, achieved, resumed in rows:
+        for n, runs, found, achieved, resumed in rows:
             lines.append(
-                f"| {SWITCH_NAMES[switch]} | {n:,} | {found['cpu_ms_per_poll']} | {found['kib_per_wait']} "
+                f"| {SWITCH_NAMES[switch]} | {n:,} | {runs} | {found['cpu_ms_per_poll']} | {found['kib_per_wait']} "
                 f"| {achieved} | {resumed} | {overall} |"
             )
-    failed = [case for case in (real or {}).get("cases", []) if "error" in case]
+    failed = [case for case in (real or {}).get("cases", []) if "error" in case or "skipped" in case]
     if failed:
-        lines += ["", "Cases that failed: " + "; ".join(
+        lines += ["", "Cases not measured: " + "; ".join(
             f"{case['kind']} {case.get('switch') or 'as shipped'} N={case['n']:,} {case['poll_interval']:g} s: "
-            f"{case['error'][:200]}" for case in failed)]
+            f"{case.get('error', case.get('skipped'))[:200]}" for case in failed)]
     return lines
 
 

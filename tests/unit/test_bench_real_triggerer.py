@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bench.real_triggerer import figures, per_wait_cpu_ms, polls_achieved, verdict
+from bench.real_triggerer import cycle_figures, figures, per_wait_cpu_ms, polls_achieved, verdict
 from bench.report import real_triggerer_section
 
 
@@ -37,6 +37,14 @@ def test_figures_take_the_sleeping_triggerer_off():
     assert found["kib_per_wait"] == pytest.approx(10 * 1024 / 1000)
 
 
+def test_cycle_figures_give_one_figure_per_cycle_and_per_memory_sample():
+    sleeping = case("sleep", 1000, 5.0, 0.010, 300)
+    opsera = case("opsera", 1000, 5.0, 0.060, 310, cpu_per_cycle_s=[0.050, 0.070], rss_samples=[309 * 2**20, 311 * 2**20])
+    found = cycle_figures(opsera, sleeping)
+    assert found["cpu_ms_per_poll"] == pytest.approx([0.2, 0.3])
+    assert found["kib_per_wait"] == pytest.approx([9 * 1024 / 1000, 11 * 1024 / 1000])
+
+
 def test_polls_achieved_counts_one_poll_per_wait_per_interval():
     assert polls_achieved(3000, 1000, 20.0, 5.0) == pytest.approx(0.75)
 
@@ -55,19 +63,18 @@ def test_an_optimisation_is_kept_only_when_turning_it_off_costs_more_beyond_nois
     assert verdict(on, off) == expected
 
 
-def test_the_optimizations_table_keeps_a_switch_that_costs_at_one_size_only():
+def test_the_optimizations_table_keeps_a_switch_whose_cycles_all_cost_more():
     cases = [
         case("sleep", 1000, 5.0, 0.010, 300),
-        case("opsera", 1000, 5.0, 0.060, 310),
-        case("opsera", 1000, 5.0, 0.062, 310),
+        case("opsera", 1000, 5.0, 0.060, 310, cpu_per_cycle_s=[0.058, 0.062]),
+        case("opsera", 1000, 5.0, 0.062, 310, cpu_per_cycle_s=[0.060, 0.064]),
         case("dbt", 1000, 5.0, 0.200, 400),
-        case("opsera", 1000, 5.0, 0.120, 310, switch="grid"),
-        case("opsera", 1000, 5.0, 0.125, 310, switch="grid"),
-        case("opsera", 1000, 5.0, 0.0605, 310, switch="pool"),
-        case("opsera", 1000, 5.0, 0.0602, 310, switch="pool"),
+        case("opsera", 1000, 5.0, 0.120, 310, switch="grid", cpu_per_cycle_s=[0.110, 0.130]),
+        case("opsera", 1000, 5.0, 0.0605, 310, switch="pool", cpu_per_cycle_s=[0.050, 0.071]),
     ]
     text = "\n".join(real_triggerer_section({"cases": cases}))
     rows = {line.split("|")[1].strip(): line for line in text.splitlines() if line.startswith("| ") and "`" in line}
     assert rows["wake-up grid (`waiting/wakeups.py`, `GRID_STEP`)"].rstrip().endswith("| KEPT |")
     assert rows["pool cap (`hooks/opsera_async.py`, `POOL_SIZE`)"].rstrip().endswith("| DELETED |")
     assert "| 5 s | 1,000 | Opsera | 0.255 (0.250, 0.260) |" in text
+    assert "| 2 / 1 | 0.255 (0.240–0.270) → 0.550 (0.500–0.600) |" in text
