@@ -68,7 +68,7 @@ SOAK_SEED ?= 1
 soak: install
 	SOAK_MINUTES=$(SOAK_MINUTES) SOAK_SEED=$(SOAK_SEED) $(PY) -m soak
 
-## Import, triggerer and per-run costs against the dbt Cloud provider; writes BENCHMARKS.md (~10 min; not part of make test).
+## Import, triggerer (plain process and a real airflow triggerer on PostgreSQL) and per-run costs against the dbt Cloud provider; writes BENCHMARKS.md (~1 h 40 min; not part of make test).
 BENCH_VENV ?= .venv-bench
 BENCH_PY := $(BENCH_VENV)/bin/python
 BENCH_ARGS ?=

@@ -698,6 +698,23 @@ def real_triggerer_section(real: dict | None) -> list[str]:
     return lines
 
 
+def real_triggerer_part(real: dict | None) -> list[str]:
+    """The section of the real triggerer, heading and method included."""
+    return [
+        "## In a real triggerer",
+        "",
+        "The parts above run triggers in a plain process. This one runs them in ONE real `airflow triggerer` "
+        "(Airflow 3.3.2, its supervisor and its trigger runner) on a PostgreSQL metadata database "
+        "(`bench/real_triggerer.py`): N task instances deferred in the database with their `trigger` rows made by "
+        "Airflow's `Trigger.from_object` (written over one poll interval, at most 30 s, as tasks defer over time), "
+        "`--capacity` N + 100, polling `bench/server.py`. After every wait has polled once, the triggerer's whole "
+        "process group is sampled over whole poll intervals (at least two, at least 20 s); then every run turns "
+        "successful. No scheduler runs: a resumed task instance stays `scheduled`.",
+        "",
+        *real_triggerer_section(real),
+    ]
+
+
 def findings_block() -> str:
     if TARGET.exists():
         text = TARGET.read_text()
@@ -745,6 +762,9 @@ def render() -> str:
         "",
         "## Against the goals",
         "",
+        "The triggerer's figures here were measured in a plain process running the triggers (section 2); what they "
+        "cost in a real `airflow triggerer` is in \"In a real triggerer\".",
+        "",
         *summary_section(imports, triggerer),
         "",
         *wakeup_goal_lines(wakeups, triggerer),
@@ -770,7 +790,8 @@ def render() -> str:
         "",
         "## 2. Triggerer cost",
         "",
-        "A process runs N triggers in one asyncio loop, iterating each trigger's `run()` as the triggerer does "
+        "A plain process (not Airflow's triggerer: see \"In a real triggerer\" below) runs N triggers in one "
+        "asyncio loop, iterating each trigger's `run()` as the triggerer does "
         "(each trigger is built, serialized and rebuilt from its serialized form first). The connections come "
         "from `AIRFLOW_CONN_*` JSON. The server (`bench/server.py`) is aiohttp over HTTPS on 127.0.0.1 with a "
         "certificate from a throwaway CA the harness makes; it answers `POST /api/v1/pipeline/status` with "
@@ -798,17 +819,7 @@ def render() -> str:
         "",
         *burst_section(bursts),
         "",
-        "## In a real triggerer",
-        "",
-        "The parts above run triggers in a plain process. This one runs them in ONE real `airflow triggerer` "
-        "(Airflow 3.3.2, its supervisor and its trigger runner) on a PostgreSQL metadata database "
-        "(`bench/real_triggerer.py`): N task instances deferred in the database with their `trigger` rows made by "
-        "Airflow's `Trigger.from_object` (written over one poll interval, at most 30 s, as tasks defer over time), "
-        "`--capacity` N + 100, polling `bench/server.py`. After every wait has polled once, the triggerer's whole "
-        "process group is sampled over whole poll intervals (at least two, at least 20 s); then every run turns "
-        "successful. No scheduler runs: a resumed task instance stays `scheduled`.",
-        "",
-        *real_triggerer_section(real),
+        *real_triggerer_part(real),
         "",
         "## 3. Requests per run",
         "",
