@@ -120,17 +120,32 @@ def figures(case: dict, sleeping: dict) -> dict[str, float]:
 
 
 def cycle_figures(case: dict, sleeping: dict) -> dict[str, list[float]]:
-    """:func:`figures` for each poll-interval cycle of the window (CPU) and each RSS sample (memory): the spread."""
+    """:func:`figures` for each poll-interval cycle of the window (CPU) and each RSS sample (memory): the spread.
+
+    Also the CPU per poll made (``cpu_ms_per_poll_made``): when the triggerer falls behind, the CPU per wait
+    per interval is that of a busy process whatever it does, and only the CPU per poll it managed compares.
+    The window's polls are taken as spread evenly over its cycles.
+    """
     waits, interval = case["n"], case["poll_interval"]
+    cycles = case.get("cpu_per_cycle_s") or [case["cpu_seconds_per_second"]]
+    polls = case.get("polls") or 0
     return {
         "cpu_ms_per_poll": [
-            per_wait_cpu_ms(beyond(cpu, sleeping["cpu_seconds_per_second"]), 1.0, waits, interval)
-            for cpu in case.get("cpu_per_cycle_s") or [case["cpu_seconds_per_second"]]
+            per_wait_cpu_ms(beyond(cpu, sleeping["cpu_seconds_per_second"]), 1.0, waits, interval) for cpu in cycles
+        ],
+        "cpu_ms_per_poll_made": [
+            beyond(cpu, sleeping["cpu_seconds_per_second"]) * case["window_seconds"] * 1000 / polls
+            for cpu in cycles
+            if polls
         ],
         "kib_per_wait": [
             beyond(rss, sleeping["rss_bytes"]) / waits / 1024 for rss in case.get("rss_samples") or [case["rss_bytes"]]
         ],
     }
+
+
+#: a case that made fewer of its polls than this fell behind: its memory holds the requests piled up
+KEPT_UP = 0.9
 
 
 def verdict(on: list[float], off: list[float], margin: float = 0.10) -> str:
@@ -428,13 +443,14 @@ def default_plan(repeats: int = 2) -> list[tuple]:
 CASE_SECONDS = {5.0: 100.0, 30.0: 240.0}
 
 
-def main(plan: list[tuple] | None = None, until: float | None = None) -> dict:
-    """Every case of ``plan``; with ``until`` (epoch seconds), none that would not end by then."""
+def main(plan: list[tuple] | None = None, until: float | None = None, earlier: list[dict] | None = None) -> dict:
+    """Every case of ``plan``; with ``until`` (epoch seconds), none that would not end by then. ``earlier``: the
+    cases of a run cut short, kept in front of these."""
     plan = default_plan() if plan is None else plan
     started = time.monotonic()
     stage = Stage()
     say(f"  metadata database ready in {time.monotonic() - started:.0f} s")
-    cases = []
+    cases = list(earlier or [])
     try:
         for kind, count, interval, switch in plan:
             if until is not None and time.time() + CASE_SECONDS.get(interval, 4 * interval + 60) > until:
@@ -521,12 +537,12 @@ def seed(kind: str, count: int, interval: float, spread: float, batches: int = 1
         print(f"batch {batch}: {min(count, first + size)} of {count} waits", flush=True)
 
 
-def run(until: float | None = None) -> dict:
+def run(until: float | None = None, plan: list[tuple] | None = None, earlier: list[dict] | None = None) -> dict:
     """The part on its own, as ``bench.run`` would run it, saved to ``bench/out/real_triggerer.json``."""
     from bench.common import save
 
     started, load = time.monotonic(), os.getloadavg()
-    data = main(until=until)
+    data = main(plan, until, earlier)
     data.update(seconds=time.monotonic() - started, load_average_before=load, load_average_after=os.getloadavg())
     save("real_triggerer", data)
     return data
@@ -536,14 +552,31 @@ if __name__ == "__main__":
     if sys.argv[1] == "seed":
         kind_, count_, interval_, spread_ = sys.argv[2:6]
         seed(kind_, int(count_), float(interval_), float(spread_))
-    elif sys.argv[1] == "run":  # run [--until HH:MM, UTC today]: leave out the cases that would end later
+    elif sys.argv[1] == "run":
+        # run [--until HH:MM (UTC, today)] [--after EARLIER.json] [--cases KIND:N:INTERVAL[:SWITCH] ...]
+        import argparse
         import datetime as dt
+        import json
 
+        parser = argparse.ArgumentParser(prog="python -m bench.real_triggerer run")
+        parser.add_argument("--until", help="leave out the cases that would end after HH:MM UTC")
+        parser.add_argument("--after", help="the JSON of a run cut short: its cases are kept")
+        parser.add_argument("--cases", nargs="+", help="KIND:N:INTERVAL[:SWITCH] instead of the default plan")
+        args = parser.parse_args(sys.argv[2:])
         until_ = None
-        if "--until" in sys.argv:
-            hours, minutes = map(int, sys.argv[sys.argv.index("--until") + 1].split(":"))
+        if args.until:
+            hours, minutes = map(int, args.until.split(":"))
             moment = dt.datetime.now(dt.timezone.utc).replace(hour=hours, minute=minutes, second=0, microsecond=0)
             until_ = moment.timestamp()
-        run(until_)
+        plan_ = None
+        if args.cases:
+            plan_ = []
+            for text in args.cases:
+                kind_, n_, every_, *switch_ = text.split(":")
+                plan_.append((kind_, int(n_), float(every_), switch_[0] if switch_ else None))
+        earlier_ = None
+        if args.after:
+            earlier_ = [case for case in json.loads(Path(args.after).read_text())["cases"] if "skipped" not in case]
+        run(until_, plan_, earlier_)
     else:
         raise SystemExit(__doc__)

@@ -17,6 +17,8 @@ def case(kind: str, n: int, interval: float, cpu_per_second: float, rss_mib: flo
         "cpu_seconds_per_second": cpu_per_second,
         "rss_bytes": rss_mib * 2**20,
         "polls_achieved": 1.0,
+        "polls": n * 4,
+        "window_seconds": 20.0,
         "load_average": [0.5, 0.5, 0.5],
         "resume": {"resumed": n, "of": n, "median_s": 2.0, "max_s": 4.5},
         **extra,
@@ -43,6 +45,8 @@ def test_cycle_figures_give_one_figure_per_cycle_and_per_memory_sample():
     found = cycle_figures(opsera, sleeping)
     assert found["cpu_ms_per_poll"] == pytest.approx([0.2, 0.3])
     assert found["kib_per_wait"] == pytest.approx([9 * 1024 / 1000, 11 * 1024 / 1000])
+    # 40 and 60 ms/s beyond the sleeping triggerer over a 20 s window of 4,000 polls
+    assert found["cpu_ms_per_poll_made"] == pytest.approx([0.2, 0.3])
 
 
 def test_polls_achieved_counts_one_poll_per_wait_per_interval():
@@ -63,6 +67,14 @@ def test_an_optimisation_is_kept_only_when_turning_it_off_costs_more_beyond_nois
     assert verdict(on, off) == expected
 
 
+def optimizations_rows(cases: list[dict]) -> dict[str, str]:
+    text = "\n".join(real_triggerer_section({"cases": cases}))
+    return {line.split("|")[1].strip(): line for line in text.splitlines() if line.startswith("| ") and "`" in line}
+
+
+GRID, POOL = "wake-up grid (`waiting/wakeups.py`, `GRID_STEP`)", "pool cap (`hooks/opsera_async.py`, `POOL_SIZE`)"
+
+
 def test_the_optimizations_table_keeps_a_switch_whose_cycles_all_cost_more():
     cases = [
         case("sleep", 1000, 5.0, 0.010, 300),
@@ -72,9 +84,19 @@ def test_the_optimizations_table_keeps_a_switch_whose_cycles_all_cost_more():
         case("opsera", 1000, 5.0, 0.120, 310, switch="grid", cpu_per_cycle_s=[0.110, 0.130]),
         case("opsera", 1000, 5.0, 0.0605, 310, switch="pool", cpu_per_cycle_s=[0.050, 0.071]),
     ]
-    text = "\n".join(real_triggerer_section({"cases": cases}))
-    rows = {line.split("|")[1].strip(): line for line in text.splitlines() if line.startswith("| ") and "`" in line}
-    assert rows["wake-up grid (`waiting/wakeups.py`, `GRID_STEP`)"].rstrip().endswith("| KEPT |")
-    assert rows["pool cap (`hooks/opsera_async.py`, `POOL_SIZE`)"].rstrip().endswith("| DELETED |")
-    assert "| 5 s | 1,000 | Opsera | 0.255 (0.250, 0.260) |" in text
-    assert "| 2 / 1 | 0.255 (0.240–0.270) → 0.550 (0.500–0.600) |" in text
+    rows = optimizations_rows(cases)
+    assert rows[GRID].rstrip().endswith("| KEPT |")
+    assert rows[POOL].rstrip().endswith("| DELETED |")
+    assert "| 2 / 1 | 0.255 (0.240–0.270) → 0.550 (0.500–0.600) |" in rows[GRID]
+
+
+def test_memory_is_not_compared_when_a_run_fell_behind():
+    more_memory_off = [
+        case("sleep", 1000, 5.0, 0.010, 300),
+        case("opsera", 1000, 5.0, 0.060, 310, polls_achieved=0.5),
+        case("opsera", 1000, 5.0, 0.060, 350, switch="pool"),
+    ]
+    row = optimizations_rows(more_memory_off)[POOL]
+    assert "not compared: fell behind" in row and row.rstrip().endswith("| DELETED |")
+    kept_up = [*more_memory_off[:1], case("opsera", 1000, 5.0, 0.060, 310), more_memory_off[2]]
+    assert optimizations_rows(kept_up)[POOL].rstrip().endswith("| KEPT |")
