@@ -665,7 +665,8 @@ def real_triggerer_section(real: dict | None) -> list[str]:
         "nothing of the code; memory is compared only between runs that both made at least "
         f"{KEPT_UP:.0%} of their polls (one that falls behind holds its piled-up requests). Noise criterion: an "
         "optimisation is KEPT when, turned off, a cost is higher in every cycle or sample than in every one as "
-        "shipped (the ranges do not overlap), by more than 10 % of the median, at either N; otherwise DELETED.",
+        "shipped (the ranges do not overlap), by more than 10 % of the median, or when the triggerer made less than "
+        "half as many of its polls without it, at either N; otherwise DELETED.",
         "",
         "| optimisation | N | runs on / off | CPU ms / poll made, on → off | KiB / wait, on → off | "
         "polls achieved, on → off | verdict |",
@@ -688,11 +689,16 @@ def real_triggerer_section(real: dict | None) -> list[str]:
             for key, digits in (("cpu_ms_per_poll_made", 3), ("kib_per_wait", 1)):
                 before = [v for case in on for v in cycle_figures(case, sleeping[n])[key]]
                 after = [v for case in off for v in cycle_figures(case, sleeping[n])[key]]
+                if not after:
+                    found[key] = "no poll made"
+                    continue
                 if key == "kib_per_wait" and not kept_up:
                     found[key] = "not compared: fell behind"
                     continue
                 verdicts.append(verdict(before, after))
                 found[key] = f"{spread_of(before, digits)} → {spread_of(after, digits)}"
+            if max(case["polls_achieved"] for case in off) < min(case["polls_achieved"] for case in on) / 2:
+                verdicts.append("KEPT")  # without it the triggerer made less than half the polls it made with it
             achieved = (
                 ", ".join(f"{case['polls_achieved']:.0%}" for case in on)
                 + " → "

@@ -100,3 +100,13 @@ def test_memory_is_not_compared_when_a_run_fell_behind():
     assert "not compared: fell behind" in row and row.rstrip().endswith("| DELETED |")
     kept_up = [*more_memory_off[:1], case("opsera", 1000, 5.0, 0.060, 310), more_memory_off[2]]
     assert optimizations_rows(kept_up)[POOL].rstrip().endswith("| KEPT |")
+
+
+def test_an_optimisation_without_which_the_triggerer_falls_far_behind_is_kept():
+    cases = [
+        case("sleep", 1000, 5.0, 0.010, 300),
+        case("opsera", 1000, 5.0, 0.060, 310, polls_achieved=0.5),
+        case("opsera", 1000, 5.0, 0.040, 300, switch="grid", polls_achieved=0.0, polls=0),
+    ]
+    row = optimizations_rows(cases)[GRID]
+    assert "no poll made" in row and row.rstrip().endswith("| KEPT |")
