@@ -36,14 +36,12 @@ from airflow_provider_opsera.exceptions import (
     OpseraPermissionError,
     OpseraTokenExpiredError,
 )
-from airflow_provider_opsera.hooks import retry
 from airflow_provider_opsera.hooks.responses import error_for, may_be_capped, page_records, parse_json, task_status
 from airflow_provider_opsera.hooks.retry import (
     DEFAULT_RETRY_POLICY,
     RateLimitGate,
     RetryBudget,
     RetryPolicy,
-    first_retry_wait,
     query_params,
     raise_final,
     request_timeout,
@@ -190,28 +188,12 @@ class OpseraHook(BaseHook):
     ) -> Any:
         check_expiry(settings.token_expires)  # a long-lived hook must not send a token that expired meanwhile
         url = settings.url_for(endpoint.path, path_params)
-        attempts_made = 0
-        if retry.FIRST_ATTEMPT_OUTSIDE_TENACITY:
-            try:
-                return self._send_once(endpoint, url, settings, json, params)
-            except OpseraError as error:
-                budget = RetryBudget(self.retry_policy)  # made only once an attempt failed: most calls never need it
-                self._sleep(first_retry_wait(self.retry_policy, endpoint, error, self.log, budget))
-            attempts_made = 1
-        else:
-            budget = RetryBudget(self.retry_policy)
+        budget = RetryBudget(self.retry_policy)
         import tenacity
 
         try:
             for attempt in tenacity.Retrying(
-                **retrying_kwargs(
-                    self.retry_policy,
-                    endpoint,
-                    sleep=self._sleep,
-                    log=self.log,
-                    budget=budget,
-                    attempts_made=attempts_made,
-                )
+                **retrying_kwargs(self.retry_policy, endpoint, sleep=self._sleep, log=self.log, budget=budget)
             ):
                 with attempt:
                     return self._send_once(endpoint, url, settings, json, params)

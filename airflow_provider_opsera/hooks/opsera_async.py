@@ -33,14 +33,12 @@ from airflow_provider_opsera.client.api import ENDPOINTS, Endpoint
 from airflow_provider_opsera.client.connection import OpseraConnectionSettings
 from airflow_provider_opsera.client.token import check_expiry, rotated_token_note
 from airflow_provider_opsera.exceptions import OpseraAuthenticationError, OpseraError
-from airflow_provider_opsera.hooks import retry
 from airflow_provider_opsera.hooks.opsera import register_secrets
 from airflow_provider_opsera.hooks.responses import error_for, page_records, parse_json, task_status
 from airflow_provider_opsera.hooks.retry import (
     DEFAULT_RETRY_POLICY,
     RetryBudget,
     RetryPolicy,
-    first_retry_wait,
     query_params,
     raise_final,
     request_timeout,
@@ -363,23 +361,12 @@ class OpseraAsyncHook:
     ) -> Any:
         check_expiry(settings.token_expires)
         url = settings.url_for(endpoint.path, path_params)
-        attempts_made = 0
-        if retry.FIRST_ATTEMPT_OUTSIDE_TENACITY:
-            try:
-                return await self._send_once(endpoint, url, settings, json, params)
-            except OpseraError as error:
-                budget = RetryBudget(self.retry_policy)  # made only once an attempt failed: most calls never need it
-                await self._sleep(first_retry_wait(self.retry_policy, endpoint, error, log, budget))
-            attempts_made = 1
-        else:
-            budget = RetryBudget(self.retry_policy)
+        budget = RetryBudget(self.retry_policy)
         import tenacity
 
         try:
             async for attempt in tenacity.AsyncRetrying(
-                **retrying_kwargs(
-                    self.retry_policy, endpoint, sleep=self._sleep, log=log, budget=budget, attempts_made=attempts_made
-                )
+                **retrying_kwargs(self.retry_policy, endpoint, sleep=self._sleep, log=log, budget=budget)
             ):
                 with attempt:
                     return await self._send_once(endpoint, url, settings, json, params)

@@ -84,11 +84,6 @@ class RetryPolicy:
 
 DEFAULT_RETRY_POLICY = RetryPolicy()
 
-#: Both clients send a call's first attempt without tenacity and enter it only once that failed: most calls
-#: succeed at once, and a poll costs less CPU so (thousands of waits share a triggerer). False: every attempt
-#: in tenacity, for measuring what this saves.
-FIRST_ATTEMPT_OUTSIDE_TENACITY = True
-
 # The deadline of the wait a call is made for (a trigger's timeout), with the clock it is on.
 _CALLS_END_BY: contextvars.ContextVar[tuple[float, Callable[[], float]] | None] = contextvars.ContextVar(
     "opsera_calls_end_by", default=None
@@ -192,42 +187,18 @@ def raise_final(policy: RetryPolicy, error: OpseraError, endpoint: Endpoint) -> 
     raise final from error
 
 
-def first_retry_wait(
-    policy: RetryPolicy, endpoint: Endpoint, error: OpseraError, log: Any, budget: RetryBudget
-) -> float:
-    """Seconds to wait after a failed first attempt (sent without tenacity), or raise the final error.
-
-    Most calls succeed at once; entering tenacity only after a failure keeps a poll
-    cheap when thousands of waits share one triggerer.
-    """
-    if policy.max_attempts < 2 or not policy.is_retryable(error, endpoint) or budget.spent():
-        raise_final(policy, error, endpoint)
-    seconds = budget.cut(policy.wait_seconds(1, error))
-    budget.spend(seconds)
-    _log_retry(log, endpoint, 1, policy.max_attempts, seconds, error)
-    return seconds
-
-
 def _log_retry(log: Any, endpoint: Endpoint, attempt: int, attempts: int, seconds: float, error: Any) -> None:
     log.warning(
         "Opsera %s failed (attempt %d of %d), retrying in %.1f s: %s", endpoint.name, attempt, attempts, seconds, error
     )
 
 
-def retrying_kwargs(
-    policy: RetryPolicy, endpoint: Endpoint, *, sleep: Any, log: Any, budget: RetryBudget, attempts_made: int = 1
-) -> dict:
-    """Arguments for ``tenacity.Retrying`` / ``AsyncRetrying`` for the attempts after the ``attempts_made`` first.
-
-    The same policy on both sides; tenacity's first attempt is the call's ``attempts_made + 1``-th.
-    """
+def retrying_kwargs(policy: RetryPolicy, endpoint: Endpoint, *, sleep: Any, log: Any, budget: RetryBudget) -> dict:
+    """Arguments for ``tenacity.Retrying`` / ``AsyncRetrying``: the same policy on both sides."""
     import tenacity
 
-    def _attempt(state: tenacity.RetryCallState) -> int:
-        return state.attempt_number + attempts_made
-
     def _wait(state: tenacity.RetryCallState) -> float:
-        wanted = policy.wait_seconds(_attempt(state), state.outcome.exception() if state.outcome else None)
+        wanted = policy.wait_seconds(state.attempt_number, state.outcome.exception() if state.outcome else None)
         return budget.cut(wanted)  # spent once slept: tenacity may ask for a wait and then stop
 
     def _budget_spent(state: tenacity.RetryCallState) -> bool:
@@ -237,11 +208,11 @@ def retrying_kwargs(
         seconds = state.next_action.sleep if state.next_action else 0.0
         budget.spend(seconds)
         error = state.outcome.exception() if state.outcome else None
-        _log_retry(log, endpoint, _attempt(state), policy.max_attempts, seconds, error)
+        _log_retry(log, endpoint, state.attempt_number, policy.max_attempts, seconds, error)
 
     return {
         "retry": tenacity.retry_if_exception(lambda error: policy.is_retryable(error, endpoint)),
-        "stop": tenacity.stop_after_attempt(policy.max_attempts - attempts_made)
+        "stop": tenacity.stop_after_attempt(policy.max_attempts)
         | tenacity.stop_after_delay(policy.total)
         | _budget_spent,
         "wait": _wait,

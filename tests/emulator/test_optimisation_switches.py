@@ -1,22 +1,20 @@
 """Each optimisation of the clients can be turned off for a benchmark, and the calls still behave the same.
 
-The switches: ``hooks.opsera_async.POOL_SIZE`` (None: no pool cap), ``hooks.opsera_async.PER_LOOP_CACHES``
-(False: a session, a connection read and a proxy choice per call) and
-``hooks.retry.FIRST_ATTEMPT_OUTSIDE_TENACITY`` (False: every attempt in tenacity).
+The switches: ``hooks.opsera_async.POOL_SIZE`` (None: no pool cap) and ``hooks.opsera_async.PER_LOOP_CACHES``
+(False: a session, a connection read and a proxy choice per call).
 """
 
 from __future__ import annotations
 
 import pytest
 
-from airflow_provider_opsera.hooks import opsera_async, retry
+from airflow_provider_opsera.hooks import opsera_async
 
 from .loopback import CLIENTS, PIPELINE_ID, RecordingServer, call_with, json_answer, use_connection
 
 SWITCHES = {
     "no pool cap": (opsera_async, "POOL_SIZE", None),
     "no per-loop caches": (opsera_async, "PER_LOOP_CACHES", False),
-    "every attempt in tenacity": (retry, "FIRST_ATTEMPT_OUTSIDE_TENACITY", False),
 }
 
 
@@ -35,14 +33,3 @@ def test_a_call_retried_twice_answers_the_same_with_an_optimisation_off(client, 
         answered, waits = call_with(client, "pipeline_status", json={"pipelineId": PIPELINE_ID, "runCount": 1})
     assert answered == {"status": "running", "message": "step 2"}
     assert len(waits) == 2 and len(server.requests) == 3
-
-
-@pytest.mark.parametrize("client", CLIENTS)
-def test_every_attempt_in_tenacity_keeps_the_policy_s_number_of_attempts(client, monkeypatch):
-    monkeypatch.setattr(retry, "FIRST_ATTEMPT_OUTSIDE_TENACITY", False)
-    with RecordingServer(json_answer({"status": "failed"}, status=503)) as server:
-        use_connection(monkeypatch, server.url)
-        with pytest.raises(Exception, match="503") as caught:
-            call_with(client, "pipeline_status", json={"pipelineId": PIPELINE_ID, "runCount": 1})
-    assert len(server.requests) == retry.DEFAULT_RETRY_POLICY.max_attempts
-    assert len(caught.value.sleeps) == retry.DEFAULT_RETRY_POLICY.max_attempts - 1
