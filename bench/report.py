@@ -10,8 +10,8 @@ import statistics
 from fractions import Fraction
 from pathlib import Path
 
-from airflow_provider_opsera.waiting.wakeups import GRID_STEP
 from bench.common import ROOT, load
+from bench.triggerer import GRID_STEP
 
 TARGET = ROOT / "BENCHMARKS.md"
 FINDINGS_START = "<!-- findings:start -->"

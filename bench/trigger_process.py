@@ -11,9 +11,8 @@ A first trigger on an always-finished run warms up the process (lazy imports, th
 connection, TLS context) before the baseline memory and CPU are taken. Progress is
 reported as JSON lines on REPORT_FD; stdout and stderr take the providers' logs.
 
-Sides: ``opsera`` (the provider as it ships: wake-ups on the loop's grid),
-``opsera_unaligned`` (the same trigger sleeping with plain ``asyncio.sleep``; ``opsera`` with a
-GRID_STEP other than the provider's runs it on that grid), ``opsera_unpooled`` (as shipped, but
+Sides: ``opsera`` (the provider as it ships), ``opsera_unaligned`` (the same: the name of the provider
+without the wake-up grid it had, in earlier results), ``opsera_unpooled`` (as shipped, but
 the shared session may open aiohttp's default 100 connections, as before its pool was bounded), ``dbt``,
 ``aiohttp_floor`` (a bare aiohttp loop, each wait on its own timer) and
 ``aiohttp_floor_grid`` (the same loop, each wake-up moved up to a GRID_STEP grid).
@@ -22,7 +21,6 @@ the shared session may open aiohttp's default 100 connections, as before its poo
 from __future__ import annotations
 
 import asyncio
-import functools
 import gc
 import importlib
 import json
@@ -158,13 +156,7 @@ def percentile(values: list[float], fraction: float) -> float:
 async def main(side: str, count: int, poll_interval: float, report, spread: float, grid_step: float = 0.0) -> None:
     if side in OPSERA_SIDES:
         from airflow_provider_opsera.hooks import opsera_async
-        from airflow_provider_opsera.triggers.polling import OpseraPollingTrigger
-        from airflow_provider_opsera.waiting.wakeups import GRID_STEP, sleep_on_grid
 
-        if side == "opsera_unaligned":
-            OpseraPollingTrigger._sleep = staticmethod(asyncio.sleep)
-        elif grid_step and grid_step != GRID_STEP:  # the provider on another grid than the one it ships with
-            OpseraPollingTrigger._sleep = staticmethod(functools.partial(sleep_on_grid, step=grid_step))
         if side == "opsera_unpooled":
             opsera_async.POOL_SIZE = UNBOUNDED_POOL
 

@@ -24,7 +24,7 @@ from airflow_provider_opsera.triggers.settle import runs_in_a_triggerer, seconds
 from airflow_provider_opsera.triggers.task_state import TaskStateUnknown, current_task_state, prepare_state_reads
 from airflow_provider_opsera.waiting.events import event_message
 from airflow_provider_opsera.waiting.lifecycle import STATE_UNKNOWN, Ending, how_to_settle
-from airflow_provider_opsera.waiting.wakeups import PollSchedule, sleep_on_grid
+from airflow_provider_opsera.waiting.wakeups import PollSchedule
 from airflow_provider_opsera.waiting.watch import ERROR, EVENT_STATUS_OF, TIMEOUT, Deadline, FailedPolls, StatusWatch
 
 # Waits running on each event loop. The async client shares one HTTP session per loop; the
@@ -56,9 +56,8 @@ class OpseraPollingTrigger(BaseTrigger):
     """
 
     tolerated_failed_polls = FailedPolls().tolerated
-    # Tests put a fake clock here; neither is part of what is serialised. Sleeps end on the loop's
-    # shared wake-up grid, so that waits due together wake in one pass (waiting/wakeups.py).
-    _sleep = staticmethod(sleep_on_grid)
+    # Tests put a fake clock here; neither is part of what is serialised.
+    _sleep = staticmethod(asyncio.sleep)
     _clock = staticmethod(time.time)
 
     def __init__(

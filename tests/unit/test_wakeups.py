@@ -1,4 +1,4 @@
-"""Wake-ups on the loop's grid: every poll made, each wait's phase, order and deadline kept, waits sharing wake-ups.
+"""Polls planned one interval apart: every poll made, each wait's phase, order and deadline kept.
 
 The triggers run on an event loop whose clock is virtual: when nothing is ready, the
 loop's selector jumps the clock to the next timer, and notes that wake-up.
@@ -9,15 +9,15 @@ from __future__ import annotations
 import asyncio
 import random
 import selectors
-from collections import Counter, defaultdict
+from collections import defaultdict
 
 import pytest
 
-from airflow_provider_opsera.triggers import OpseraPipelineRunTrigger, OpseraTaskTrigger
+from airflow_provider_opsera.triggers import OpseraPipelineRunTrigger
 from airflow_provider_opsera.triggers.polling import OpseraPollingTrigger
-from airflow_provider_opsera.waiting.wakeups import GRID_STEP, PollSchedule, grid_point, sleep_on_grid
+from airflow_provider_opsera.waiting.wakeups import PollSchedule
 
-#: the wall clock is the loop's clock plus this (not a multiple of the step, as in real life)
+#: the wall clock is the loop's clock plus this
 EPOCH_OFFSET = 1_764_000_000.0371
 
 
@@ -93,48 +93,6 @@ def pipeline_waits(count: int, poll_interval: float, seed: int = 7, **kwargs):
     ]
 
 
-def polling_wake_ups(loop: VirtualTimeLoop, reads: list[float]) -> list[float]:
-    """The loop's wake-ups from the first read on (every wait has started by then)."""
-    return [wake_up for wake_up in loop.wakeups if wake_up >= min(reads)]
-
-
-def on_grid(value: float) -> bool:
-    return value == grid_point(value)
-
-
-# -- the grid itself --
-
-
-@pytest.mark.parametrize("when", [0.0, 0.001, 0.124, 0.125, 0.126, 5000.0371, 123456.78901, 1e9 + 0.3])
-def test_a_grid_point_is_the_first_multiple_of_the_step_not_before(when):
-    point = grid_point(when)
-    assert when <= point < when + GRID_STEP
-    assert point / GRID_STEP == int(point / GRID_STEP)
-
-
-def test_sleep_on_grid_wakes_at_a_grid_point_at_least_the_delay_later(loop):
-    async def sleep(delay):
-        before = loop.time()
-        await sleep_on_grid(delay)
-        return before, loop.time()
-
-    for delay in (0.0, 0.01, 1.0, 4.93, 30.0):
-        before, after = loop.run_until_complete(sleep(delay))
-        assert on_grid(after) and before + delay <= after < before + delay + GRID_STEP
-
-
-def test_a_cancelled_sleep_leaves_no_timer_behind(loop):
-    async def cancel_midway():
-        sleeper = asyncio.ensure_future(sleep_on_grid(10))
-        await asyncio.sleep(1)
-        sleeper.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await sleeper
-
-    loop.run_until_complete(cancel_midway())
-    assert all(handle.cancelled() for handle in loop._scheduled)
-
-
 # -- one wait's plan --
 
 
@@ -143,7 +101,7 @@ def test_polls_stay_one_interval_apart_from_the_start_when_wake_ups_come_late():
     schedule = PollSchedule(5.0, lambda: now[0])
     polls = []
     for late in (0.1, 0.02, 0.124, 0.0, 0.07):
-        now[0] += schedule.sleep_before_next() + late  # woken late (the grid), then the read takes a moment
+        now[0] += schedule.sleep_before_next() + late  # woken late (a busy loop), then the read takes a moment
         polls.append(now[0] - late)
     assert polls == [105.0, 110.0, 115.0, 120.0, 125.0]
 
@@ -181,10 +139,10 @@ def test_slow_reads_make_polls_less_frequent_instead_of_piling_up():
     assert all(gap == pytest.approx(7.0) for gap in gaps)  # one interval after each read, as without a plan
 
 
-# -- triggers on the grid --
+# -- triggers --
 
 
-def test_every_poll_is_made_on_the_grid_and_one_interval_apart(loop):
+def test_every_poll_is_made_one_interval_apart(loop):
     interval, finish = 5.0, loop.time() + 60
     hook = RecordingHook(loop, finish)
     waits = pipeline_waits(200, interval)
@@ -192,60 +150,11 @@ def test_every_poll_is_made_on_the_grid_and_one_interval_apart(loop):
     assert [payload["status"] for _, payload in events] == ["success"] * len(waits)
     for trigger, start in waits:
         reads = hook.reads[trigger.pipeline_id]
-        assert all(on_grid(read) for read in reads)
         gaps = [later - earlier for earlier, later in zip(reads, reads[1:])]
         # the first read one interval after the start, then one per interval: none skipped, none extra
-        assert 5000.0 + start + interval <= reads[0] < 5000.0 + start + interval + GRID_STEP
-        assert all(interval - GRID_STEP < gap < interval + GRID_STEP for gap in gaps)
-        assert len(reads) == 1 + int((reads[-1] - reads[0] + GRID_STEP) // interval)
-        assert reads[-1] - finish < interval + GRID_STEP  # the run's end seen within one interval
-
-
-def test_waits_due_in_one_slot_share_a_wake_up_and_the_slots_stay_spread(loop):
-    interval = 5.0
-    hook = RecordingHook(loop, loop.time() + 30)
-    waits = pipeline_waits(1000, interval)
-    run_waits(loop, waits, hook)
-    reads = [read for times in hook.reads.values() for read in times]
-    per_wake_up = Counter(reads)
-    assert len(polling_wake_ups(loop, reads)) < len(reads) / 10  # about 25 polls per wake-up (1,000 x 1/8 s / 5 s)
-    # no herd: the polls are spread over all 40 slots of an interval, none with more than twice its share
-    slots = Counter(round((read % interval) / GRID_STEP) % round(interval / GRID_STEP) for read in reads)
-    assert len(slots) == round(interval / GRID_STEP)
-    share = len(reads) / len(slots)
-    assert max(slots.values()) < 2 * share
-    assert max(per_wake_up.values()) < 2 * len(waits) * GRID_STEP / interval
-
-
-def test_without_the_grid_each_poll_wakes_the_loop_on_its_own(loop, monkeypatch):
-    monkeypatch.setattr(OpseraPollingTrigger, "_sleep", staticmethod(asyncio.sleep))
-    hook = RecordingHook(loop, loop.time() + 30)
-    run_waits(loop, pipeline_waits(1000, 5.0), hook)
-    reads = [read for times in hook.reads.values() for read in times]
-    assert len(polling_wake_ups(loop, reads)) > 0.9 * len(reads)
-
-
-def test_waits_polled_at_different_intervals_share_wake_ups(loop):
-    hook = RecordingHook(loop, loop.time() + 120)
-    rng = random.Random(3)
-    waits = []
-    for index, interval in enumerate([5.0, 7.0, 30.0] * 100):
-        trigger_class, key = (OpseraPipelineRunTrigger, "pipeline") if index % 2 else (OpseraTaskTrigger, "task")
-        ident = f"{key}-{interval:g}-{index}"
-        trigger = (
-            trigger_class(ident, 1, poll_interval=interval)
-            if trigger_class is OpseraPipelineRunTrigger
-            else trigger_class(ident, poll_interval=interval)
-        )
-        waits.append((trigger, rng.uniform(0, interval)))
-    run_waits(loop, waits, hook)
-    intervals_at = defaultdict(set)
-    for ident, reads in hook.reads.items():
-        for read in reads:
-            intervals_at[read].add(ident.split("-")[1])
-    shared = [wake_up for wake_up, intervals in intervals_at.items() if len(intervals) == 3]
-    assert len(shared) > 20  # the 5 s, 7 s and 30 s waits woke together, again and again
-    assert set(intervals_at) <= set(loop.wakeups)  # every read happened on a wake-up of the loop's timer
+        assert reads[0] == pytest.approx(5000.0 + start + interval)
+        assert all(gap == pytest.approx(interval) for gap in gaps)
+        assert reads[-1] - finish < interval  # the run's end seen within one interval
 
 
 def test_polls_keep_the_order_in_which_the_waits_started(loop):
@@ -261,20 +170,20 @@ def test_polls_keep_the_order_in_which_the_waits_started(loop):
 
 
 @pytest.mark.parametrize("timeout", [0.3, 12.0, 17.01, 29.96, 61.5])
-def test_the_deadline_is_kept_to_within_one_step(loop, timeout):
+def test_the_deadline_is_kept(loop, timeout):
     hook = RecordingHook(loop, float("inf"))
     trigger = OpseraPipelineRunTrigger("a" * 24, 1, poll_interval=5.0, timeout=timeout)
     [(fired_at, payload)] = run_waits(loop, [(trigger, 0.0)], hook)
     assert payload["status"] == "timeout"
     wall_fired_at = fired_at + EPOCH_OFFSET
-    assert trigger.end_time <= wall_fired_at < trigger.end_time + GRID_STEP
+    assert wall_fired_at == pytest.approx(trigger.end_time)
 
 
-def test_a_rebuilt_trigger_keeps_its_deadline_on_the_grid(loop):
+def test_a_rebuilt_trigger_keeps_its_deadline(loop):
     first = OpseraPipelineRunTrigger("b" * 24, 1, poll_interval=5.0, timeout=100)
     classpath, kwargs = first.serialize()
     loop.now += 40  # the triggerer restarted 40 s later
     rebuilt = OpseraPipelineRunTrigger(**{k: v for k, v in kwargs.items()})
     [(fired_at, payload)] = run_waits(loop, [(rebuilt, 0.0)], RecordingHook(loop, float("inf")))
     assert payload["status"] == "timeout"
-    assert first.end_time <= fired_at + EPOCH_OFFSET < first.end_time + GRID_STEP
+    assert fired_at + EPOCH_OFFSET == pytest.approx(first.end_time)
