@@ -641,16 +641,22 @@ def real_triggerer_section(real: dict | None) -> list[str]:
         if kind == "opsera" and theirs:
             versus = ", ".join(
                 fmt_ratio(ratio(median_figure(group, key), median_figure(theirs, key)))
+                if median_figure(theirs, key) == median_figure(theirs, key)  # not NaN: the other made polls
+                else "—"
                 for key in ("cpu_ms_per_poll_made", "kib_per_wait")
             )
         cpu = f"{median_figure(group, 'cpu_ms_per_poll'):.3f}"
         if len(each) > 1:
             cpu += " (" + ", ".join(f"{f['cpu_ms_per_poll']:.3f}" for f in each) + ")"
         achieved = statistics.median(case["polls_achieved"] for case in group)
+        per_minute, per_poll = f"{median_figure(group, 'cpu_ms_per_minute'):.2f}", "no poll made"
+        if not achieved:  # a triggerer that polled nothing: its CPU is not the waits' cost
+            cpu = per_minute = "—"
+        else:
+            per_poll = f"{median_figure(group, 'cpu_ms_per_poll_made'):.2f}"
         lines.append(
             f"| {interval:g} s | {n:,} | {'Opsera' if kind == 'opsera' else 'dbt Cloud'} | {cpu} "
-            f"| {median_figure(group, 'cpu_ms_per_minute'):.2f} | {median_figure(group, 'cpu_ms_per_poll_made'):.2f} "
-            f"| {median_figure(group, 'kib_per_wait'):.1f} "
+            f"| {per_minute} | {per_poll} | {median_figure(group, 'kib_per_wait'):.1f} "
             f"| {versus} | {achieved:.0%} | {resume_text(group[0])} |"
         )
     lines += [
@@ -728,8 +734,9 @@ def real_triggerer_part(real: dict | None) -> list[str]:
         "(Airflow 3.3.2, its supervisor and its trigger runner) on a PostgreSQL metadata database "
         "(`bench/real_triggerer.py`): N task instances deferred in the database with their `trigger` rows made by "
         "Airflow's `Trigger.from_object` (written over one poll interval, at most 30 s, as tasks defer over time), "
-        "`--capacity` N + 100, polling `bench/server.py`. After every wait has polled once, the triggerer's whole "
-        "process group is sampled over whole poll intervals (at least two, at least 20 s); then every run turns "
+        "`--capacity` N + 100, polling `bench/server.py`. After every wait has polled twice (a wait's first poll is "
+        "followed by its start-up work), the triggerer's whole process group is sampled over whole poll intervals "
+        "(at least two, at least 20 s); then every run turns "
         "successful. No scheduler runs: a resumed task instance stays `scheduled`.",
         "",
         *real_triggerer_section(real),
