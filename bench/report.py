@@ -768,7 +768,7 @@ def render() -> str:
             ("batch", batch),
             ("real-triggerer", real),
         )
-        if data
+        if data and "seconds" in data
     )
     parts = [
         "# Benchmarks",
@@ -833,6 +833,8 @@ def render() -> str:
         "",
         "### Wake-ups on a grid",
         "",
+        "Measured before the grid was removed from the provider (it did not show in a real triggerer: see "
+        "\"In a real triggerer\"). "
         "Each wait plans its polls one poll interval apart from its start, and each sleep ends at the first point "
         "at or after the planned time of a grid of the event loop's clock shared by every wait "
         f"(`airflow_provider_opsera/waiting/wakeups.py`, step {step_text(GRID_STEP)}): the waits due within one "
