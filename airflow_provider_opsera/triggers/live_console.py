@@ -6,7 +6,10 @@ not a blank log for an hour. Each line reaches the task's log once overall:
 * the run's logs are read only when its status answer has changed since the last read (the
   run has moved on, or ended): no extra request on a quiet poll;
 * the newest console record shown so far is kept in an XCom of the task instance
-  (``opsera_console_shown_through``), so a triggerer that takes the wait over goes on after it;
+  (``opsera_console_shown_through``), so a triggerer that takes the wait over goes on after it.
+  That XCom is read once, when the first records are to be shown, not when the wait starts: each
+  read goes through the triggerer's supervisor, which answers one at a time (about 20 a second
+  in the real-triggerer bench), so thousands of waits reading it at start held up their polls;
 * the event carries it too, so the resumed task prints only what came after.
 """
 
@@ -35,10 +38,12 @@ class LiveConsole:
         self.console = ConsoleLog(log)
         self._last_answer: tuple[str, str] | None = None
         self._kept: str | None = None
+        self._marker_read = False
         self._failing = False
 
-    async def start(self) -> None:
+    async def _go_on_after_an_earlier_copy(self) -> None:
         """Go on after what an earlier copy of this trigger showed (another triggerer, before a takeover)."""
+        self._marker_read = True
         self._kept = await _read_marker(self.ti)
         self.console.shown_elsewhere_through(self._kept)
 
@@ -61,6 +66,8 @@ class LiveConsole:
             self._failing = True
             return
         self._failing = False
+        if records and not self._marker_read:
+            await self._go_on_after_an_earlier_copy()
         if self.console.add(records or []) and self.shown_through != self._kept:
             self._kept = self.shown_through
             await _write_marker(self.ti, self._kept, self.log)

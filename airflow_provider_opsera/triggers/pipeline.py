@@ -73,7 +73,6 @@ class OpseraPipelineRunTrigger(OpseraPollingTrigger):
             # only a triggerer hands a wait over to another one: dag.test() keeps no note of how far it showed
             ti = getattr(self, "task_instance", None) if runs_in_a_triggerer(self) else None
             self._console = LiveConsole(self.pipeline_id, self.run_count, self.log, ti)
-            await self._console.start()
         await self._console.follow(hook, answer)
 
     def event_fields(self) -> dict[str, Any]:

@@ -146,3 +146,31 @@ def test_a_console_read_that_fails_never_ends_the_wait(trigger_clock, task_log):
 @pytest.fixture
 def opsera_hook_conn(set_conn, token):
     set_conn(host=BASE_URL, password=token)
+
+
+def test_a_wait_asks_the_supervisor_nothing_until_its_run_has_console_lines_to_show(trigger_clock, monkeypatch):
+    """The marker of an earlier copy is read once, before the first lines are shown: thousands of waits starting
+    together do not queue reads at the triggerer's supervisor, which answers one at a time."""
+    from airflow.sdk.execution_time import task_runner
+
+    from tests.unit.pipeline_fakes import FakeSupervisor
+    from tests.unit.test_trigger_on_kill import task_instance
+
+    supervisor = FakeSupervisor({})
+    monkeypatch.setattr(task_runner, "SUPERVISOR_COMMS", supervisor, raising=False)
+    monkeypatch.setattr("airflow_provider_opsera.triggers.polling.seconds_before_first_event", lambda: 0)
+    seen: list[list[str]] = []
+
+    class QuietThenChatty(RunThatMovesOn):
+        async def get_pipeline_run_status(self, pipeline_id: str, run_count: int):
+            seen.append([type(message).__name__ for message in supervisor.requests])
+            return await super().get_pipeline_run_status(pipeline_id, run_count)
+
+    trigger = make_trigger(
+        QuietThenChatty(("running", "queued", []), ("running", "step 1", RECORDS[:1]), ("success", "done", RECORDS))
+    )
+    trigger.task_instance, trigger.trigger_id = task_instance(), 1
+    first_event(trigger)
+    assert seen[:2] == [[], []], "nothing asked of the supervisor before the run had lines"
+    kinds = [type(message).__name__ for message in supervisor.requests]
+    assert kinds.count("GetXCom") == 1 and kinds.index("GetXCom") < kinds.index("SetXCom")
