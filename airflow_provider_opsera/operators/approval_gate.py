@@ -27,7 +27,6 @@ from airflow_provider_opsera.waiting.watch import ERROR, FAILED, STOPPED, SUCCES
 
 # The events of the provider's gate triggers (triggers/approval_gate.py), by name: no trigger import at parse time.
 GATE, ANSWERED, DECIDED_IN_OPSERA = "gate", "answered", "decided_in_opsera"
-ON_RESPONSE_TIMEOUT = ("reject", "leave")
 _IDS = {"pipeline_id": validation.object_id, "run_count": validation.positive_int}
 
 
@@ -109,7 +108,7 @@ class OpseraApprovalGateOperator(_PipelineOperator):
         self.assigned_users = [assigned_users] if isinstance(assigned_users, dict) else assigned_users
         self.notifiers = list(notifiers) if isinstance(notifiers, (list, tuple)) else [notifiers] if notifiers else []
         self.response_timeout = validation.timeout(response_timeout, "response_timeout")
-        self.on_response_timeout = validation.one_of(on_response_timeout, ON_RESPONSE_TIMEOUT, "on_response_timeout")
+        self.on_response_timeout = validation.one_of(on_response_timeout, gate_request.ON_RESPONSE_TIMEOUT, "on_response_timeout")
         self.poll_interval = poll_interval if validation.is_template(poll_interval) else validation.poll_interval(
             poll_interval
         )

@@ -381,7 +381,7 @@ class OpseraRunPipelineOperator(_PipelineOperator):
     def _fail_after_timeout(self, message: str) -> None:
         raise outcome_error(TIMEOUT, f"{message} {self._settle(Ending.TIMEOUT)}")
 
-    def _settle(self, ending: Ending, task_state: str = STATE_UNKNOWN, *, may_note: bool = True) -> str:
+    def _settle(self, ending: Ending, task_state: str = STATE_UNKNOWN, *, can_note: bool = True) -> str:
         """Stop the try's run or leave it, once per try, as the lifecycle says; what was done, in a sentence."""
         if self._settled or self.run_count is None or self._run_ended or not self.wait_for_completion:
             return ""
@@ -394,14 +394,14 @@ class OpseraRunPipelineOperator(_PipelineOperator):
             retries_left=retries_left,
             task_state=task_state,
             has_store=self._note.store is not None,
-            can_note=may_note,
+            can_note=can_note,
         )
         run = self._follower(self.run_count)
         if not settlement.stop:
             self.log.warning("%s goes on: %s.", run.subject, settlement.why)
             return f"The run was left running ({settlement.why})."
         stop = run.stop_if_still_ours(settlement.why)
-        if may_note and (stop.sent or ending is Ending.TIMEOUT):
+        if can_note and (stop.sent or ending is Ending.TIMEOUT):
             reason = TIMED_OUT if ending is Ending.TIMEOUT else ending.name.lower()
             try:  # a later try of the chain reads why this one stopped its run
                 self._note.write(RunNote(self._chain, run=self.run_count, stopped=reason))
@@ -418,9 +418,9 @@ class OpseraRunPipelineOperator(_PipelineOperator):
         """
         if self.run_count is None or self._settled or self._run_ended:
             return
-        calls_airflow = self._reading_opsera
-        state = task_state_now(self._ti, self.log) if calls_airflow else STATE_UNKNOWN
-        self._settle(Ending.KILLED, state, may_note=calls_airflow)
+        in_wait_loop = self._reading_opsera  # no call to Airflow is in flight: the channel is free
+        state = task_state_now(self._ti, self.log) if in_wait_loop else STATE_UNKNOWN
+        self._settle(Ending.KILLED, state, can_note=in_wait_loop)
 
 
 def _start_timeout(value: Any) -> float:

@@ -37,8 +37,6 @@ DECIDED_IN_OPSERA = "decided_in_opsera"
 
 #: seconds between two reads of the request's answer (Airflow's own wait reads it every 5 s)
 ANSWER_READ_INTERVAL = 5.0
-#: what a response timeout does: reject the gate, or leave it to Opsera
-ON_RESPONSE_TIMEOUT = ("reject", "leave")
 
 
 class _GateWaitTrigger(OpseraPollingTrigger):
@@ -237,9 +235,9 @@ class OpseraGateAnswerTrigger(_GateWaitTrigger):
         self.step_id = step_id if isinstance(step_id, str) else ""
         self.step_name = step_name if isinstance(step_name, str) else ""
         self.on_response_timeout = on_response_timeout
-        if on_response_timeout not in ON_RESPONSE_TIMEOUT:
+        if on_response_timeout not in gate_request.ON_RESPONSE_TIMEOUT:
             self.problems.append(
-                f"on_response_timeout must be one of {', '.join(ON_RESPONSE_TIMEOUT)}, got {on_response_timeout!r}"
+                f"on_response_timeout must be one of {', '.join(gate_request.ON_RESPONSE_TIMEOUT)}, got {on_response_timeout!r}"
             )
         self._next_gate_read: float | None = None
         self._answers_readable = True

@@ -20,6 +20,8 @@ APPROVE = "Approve"
 REJECT = "Reject"
 LEAVE = "Leave to Opsera"
 OPTIONS = [APPROVE, REJECT, LEAVE]
+#: what a response timeout does: reject the gate, or leave it to Opsera
+ON_RESPONSE_TIMEOUT = ("reject", "leave")
 COMMENT = "comment"
 #: the most characters of Opsera's words shown in a request
 MAX_SHOWN_CHARS = 500
