@@ -189,7 +189,9 @@ def test_V3_a_clear_that_dropped_the_store_starts_a_new_run():
 # -- a try that ends before its run --
 
 
-def settle(ending, *, state=STATE_UNKNOWN, retries_left=False, stop_on_kill=True, triggerer=False, store=True):
+def settle(
+    ending, *, state=STATE_UNKNOWN, retries_left=False, stop_on_kill=True, triggerer=False, store=True, can_note=True
+):
     settlement = how_to_settle(
         ending,
         stop_on_kill=stop_on_kill,
@@ -197,6 +199,7 @@ def settle(ending, *, state=STATE_UNKNOWN, retries_left=False, stop_on_kill=True
         task_state=state,
         in_triggerer=triggerer,
         has_store=store,
+        can_note=can_note,
     )
     return settlement.stop
 
@@ -233,6 +236,11 @@ def test_K8_a_try_taken_over_by_a_retry_leaves_the_run_to_it(state):
 @pytest.mark.parametrize("state", ["deferred", STATE_UNKNOWN])
 def test_K9_a_stale_copy_of_a_trigger_leaves_the_run(state):
     assert not settle(Ending.KILLED, state=state, triggerer=True)
+
+
+def test_K10_a_kill_while_the_try_talks_to_airflow_leaves_the_run_to_the_next_try():
+    assert not settle(Ending.KILLED, can_note=False)
+    assert settle(Ending.KILLED, can_note=True), "a kill in the wait loop whose state cannot be read still stops"
 
 
 def test_K2_a_kill_in_the_worker_whose_state_cannot_be_read_stops_the_run():
